@@ -1,0 +1,101 @@
+"""The ``labkit`` command line: a thin layer over the library's functions.
+
+Each subcommand calls one function a notebook could call too, so the terminal and the
+notebooks do the same things the same way. A :class:`~labkit.errors.LabkitError` is printed as
+``error:`` and ``next:`` lines, without a traceback, and the command exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from labkit import settings as settings_module
+from labkit.errors import LabkitError
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    from labkit import stack
+
+    print(stack.format_status(stack.up(spark_cluster=args.spark_cluster)))
+
+
+def cmd_down(args: argparse.Namespace) -> None:
+    from labkit import stack
+
+    if not stack.down():
+        print("nothing was running")
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from labkit import stack
+
+    statuses = stack.status()
+    print(stack.format_status(statuses))
+    if args.check and not all(st.healthy for st in statuses):
+        raise LabkitError("some services are not healthy", "run `labkit up`")
+
+
+def cmd_settings(args: argparse.Namespace) -> None:
+    print(settings_module.describe())
+
+
+def cmd_jars(args: argparse.Namespace) -> None:
+    from labkit import jars
+
+    for group in args.groups:
+        files = jars.resolve(group)
+        print(f"{group}: {len(files)} jars in {files[0].parent if files else '-'}")
+
+
+def cmd_topics(args: argparse.Namespace) -> None:
+    from labkit import rooms, topics
+
+    names = topics.lab_topics(rooms.room_ids(args.rooms))
+    topics.ensure_topics(names)
+    print(f"{len(names)} topics ready (retention {topics.RETENTION_MS // 3_600_000} h): {', '.join(names)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Smart-building streaming lab")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="start the embedded stack (MQTT, Kafka); compose: check it")
+    p.add_argument("--spark-cluster", action="store_true", help="also start a Spark master and worker")
+    p.set_defaults(func=cmd_up)
+
+    sub.add_parser("down", help="stop what `up` started").set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", help="each service, its endpoint, pid and health")
+    p.add_argument("--check", action="store_true", help="exit with status 1 unless all are healthy")
+    p.set_defaults(func=cmd_status)
+
+    sub.add_parser("settings", help="the profile, endpoints and paths in use").set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("jars", help="fetch the Maven artifacts into the local cache")
+    p.add_argument("groups", nargs="*", default=["spark", "kafka"], help="spark, kafka, s3a")
+    p.set_defaults(func=cmd_jars)
+
+    p = sub.add_parser("topics", help="create the raw, downsampled and dead-letter topics")
+    p.add_argument("--rooms", type=int, default=8)
+    p.set_defaults(func=cmd_topics)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except LabkitError as error:
+        print(f"error: {error.what}", file=sys.stderr)
+        if error.next_step:
+            print(f"next: {error.next_step}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Where everything is: the profile, every endpoint and every path, in one frozen object.
+
+The lab runs in two places (see DESIGN.md):
+
+* ``embedded`` (the default): labkit starts Mosquitto, an Apache Kafka broker and, on request,
+  a Spark standalone cluster on this machine, and the lake is a local folder.
+* ``compose``: the services run in Docker containers and labkit only talks to them.
+
+Notebooks never ask which profile is active. They call ``labkit.settings.get()`` and use the
+endpoints it returns, so a notebook that runs in CI runs unchanged in the Docker workshop.
+
+Every value can be overridden by an environment variable. The table of variables lives in
+``ENVIRONMENT`` below (and is printed by ``labkit settings``), so the documentation and the code
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+from typing import Mapping
+
+PROFILES = ("embedded", "compose")
+
+
+def _project_root() -> Path:
+    """The folder that holds ``labkit/``, when labkit runs from a checkout; else the cwd.
+
+    Notebooks run with ``notebooks/`` as their working directory, scripts from the top level,
+    tests from anywhere: anchoring relative paths at the checkout keeps them all pointing at the
+    same ``data/`` and ``lake/`` folders.
+    """
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd()
+
+
+# name of the variable -> (embedded default, compose default, what it means)
+ENVIRONMENT: dict[str, tuple[str, str, str]] = {
+    "LABKIT_PROFILE": ("embedded", "compose", "embedded | compose"),
+    "LABKIT_HOME": ("<checkout>", "<checkout>", "base folder for the relative paths below"),
+    "LABKIT_STATE_DIR": (".labkit", ".labkit", "pid files, logs and broker data of `labkit up`"),
+    "LABKIT_JARS_DIR": ("~/.cache/labkit/jars", "~/.cache/labkit/jars", "Maven artifact cache"),
+    "LABKIT_MAVEN_REPO": ("", "", "Maven repository or mirror URL (empty: Maven Central)"),
+    "LABKIT_MQTT_HOST": ("127.0.0.1", "mosquitto", "MQTT broker host"),
+    "LABKIT_MQTT_PORT": ("1883", "1883", "MQTT broker port"),
+    "LABKIT_MQTT_BROKER": ("auto", "auto", "auto | mosquitto | amqtt (embedded broker to start)"),
+    "LABKIT_KAFKA_HOST": ("127.0.0.1", "redpanda", "Kafka API broker host"),
+    "LABKIT_KAFKA_PORT": ("9092", "9092", "Kafka API broker port"),
+    "LABKIT_KAFKA_CONTROLLER_PORT": ("9093", "9093", "KRaft controller port (embedded only)"),
+    "LABKIT_KAFKA_VERSION": ("4.1.1", "4.1.1", "Apache Kafka broker version (embedded only)"),
+    "LABKIT_KAFKA_HEAP": ("512m", "512m", "Kafka broker JVM heap (embedded only)"),
+    "LABKIT_SPARK_MASTER": ("local[2]", "spark://spark-master:7077", "local[N] or spark://host:port"),
+    "LABKIT_SPARK_MASTER_PORT": ("7077", "7077", "port of `labkit up --spark-cluster`'s master"),
+    "LABKIT_SPARK_MASTER_UI_PORT": ("8080", "8080", "web UI of that master"),
+    "LABKIT_SPARK_WORKER_UI_PORT": ("8083", "8083", "web UI of its worker"),
+    "LABKIT_SPARK_DRIVER_MEMORY": ("1g", "1g", "spark.driver.memory"),
+    "LABKIT_SHUFFLE_PARTITIONS": ("4", "4", "spark.sql.shuffle.partitions (Spark's 200 is too many)"),
+    "LABKIT_LAKE_ROOT": ("lake", "s3a://datalake", "folder or s3a:// bucket of the Delta tables"),
+    "LABKIT_METADATA_DB": ("data/metadata.db", "data/metadata.db", "SQLite file of the rooms table"),
+    "LABKIT_S3_ENDPOINT": ("", "http://minio:9000", "S3 endpoint for an s3a:// lake"),
+    "AWS_ACCESS_KEY_ID": ("", "", "S3 access key (compose: from .env)"),
+    "AWS_SECRET_ACCESS_KEY": ("", "", "S3 secret key (compose: from .env)"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything labkit needs to know about the machine it runs on."""
+
+    profile: str
+    home: Path
+    state_dir: Path
+    jars_dir: Path
+    maven_repo: str
+    mqtt_host: str
+    mqtt_port: int
+    mqtt_broker: str
+    kafka_host: str
+    kafka_port: int
+    kafka_controller_port: int
+    kafka_version: str
+    kafka_heap: str
+    spark_master: str
+    spark_master_port: int
+    spark_master_ui_port: int
+    spark_worker_ui_port: int
+    spark_driver_memory: str
+    shuffle_partitions: int
+    lake_root: str
+    metadata_db: Path
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The ``bootstrap.servers`` string for Kafka clients and Spark's Kafka source."""
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.profile == "embedded"
+
+    def table_path(self, name: str) -> str:
+        """Where the Delta table ``name`` lives, e.g. ``<lake_root>/telemetry_5s_agg``."""
+        return f"{self.lake_root.rstrip('/')}/{name}"
+
+    def checkpoint_path(self, query_name: str) -> str:
+        """Where the streaming query ``query_name`` keeps its checkpoint."""
+        return f"{self.lake_root.rstrip('/')}/_checkpoints/{query_name}"
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from an environment mapping (``os.environ`` when not given).
+
+    Pure function of its input, so tests can build any configuration without touching the
+    process environment. Most code should call :func:`get` instead.
+    """
+    env = os.environ if environ is None else environ
+    profile = env.get("LABKIT_PROFILE", "embedded").strip().lower() or "embedded"
+    if profile not in PROFILES:
+        raise ValueError(
+            f"LABKIT_PROFILE={profile!r} is not a profile: use one of {', '.join(PROFILES)}"
+        )
+    column = 0 if profile == "embedded" else 1
+
+    def value(name: str) -> str:
+        return env.get(name, ENVIRONMENT[name][column])
+
+    def integer(name: str) -> int:
+        text = value(name)
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r} must be a whole number") from None
+
+    home = Path(env.get("LABKIT_HOME") or _project_root()).expanduser().resolve()
+
+    def path(name: str) -> Path:
+        p = Path(value(name)).expanduser()
+        return p if p.is_absolute() else home / p
+
+    lake_root = value("LABKIT_LAKE_ROOT")
+    if "://" not in lake_root:
+        lake_root = str(path("LABKIT_LAKE_ROOT"))
+
+    return Settings(
+        profile=profile,
+        home=home,
+        state_dir=path("LABKIT_STATE_DIR"),
+        jars_dir=path("LABKIT_JARS_DIR"),
+        maven_repo=value("LABKIT_MAVEN_REPO").strip(),
+        mqtt_host=value("LABKIT_MQTT_HOST"),
+        mqtt_port=integer("LABKIT_MQTT_PORT"),
+        mqtt_broker=value("LABKIT_MQTT_BROKER"),
+        kafka_host=value("LABKIT_KAFKA_HOST"),
+        kafka_port=integer("LABKIT_KAFKA_PORT"),
+        kafka_controller_port=integer("LABKIT_KAFKA_CONTROLLER_PORT"),
+        kafka_version=value("LABKIT_KAFKA_VERSION"),
+        kafka_heap=value("LABKIT_KAFKA_HEAP"),
+        spark_master=value("LABKIT_SPARK_MASTER"),
+        spark_master_port=integer("LABKIT_SPARK_MASTER_PORT"),
+        spark_master_ui_port=integer("LABKIT_SPARK_MASTER_UI_PORT"),
+        spark_worker_ui_port=integer("LABKIT_SPARK_WORKER_UI_PORT"),
+        spark_driver_memory=value("LABKIT_SPARK_DRIVER_MEMORY"),
+        shuffle_partitions=integer("LABKIT_SHUFFLE_PARTITIONS"),
+        lake_root=lake_root,
+        metadata_db=path("LABKIT_METADATA_DB"),
+        s3_endpoint=value("LABKIT_S3_ENDPOINT"),
+        s3_access_key=value("AWS_ACCESS_KEY_ID"),
+        s3_secret_key=value("AWS_SECRET_ACCESS_KEY"),
+    )
+
+
+@functools.cache
+def get() -> Settings:
+    """The settings of this process, read from the environment once and then kept."""
+    return load()
+
+
+def describe(settings: Settings | None = None) -> str:
+    """A table of every variable, its value now and what it means (``labkit settings``)."""
+    s = settings or get()
+    lines = [f"profile: {s.profile}"]
+    for field in dataclasses.fields(s):
+        shown = getattr(s, field.name)
+        if field.name.endswith("_key") and shown:
+            shown = "********"
+        lines.append(f"  {field.name:<22} {shown}")
+    lines.append("")
+    lines.append("Environment variables (embedded default | compose default):")
+    for name, (emb, comp, meaning) in ENVIRONMENT.items():
+        lines.append(f"  {name:<30} {emb or '-'} | {comp or '-'}   {meaning}")
+    return "\n".join(lines)

@@ -1,0 +1,409 @@
+"""The sensors of the building: generate their messages, then publish them over MQTT.
+
+The two jobs are kept apart on purpose:
+
+* :func:`generate` decides *what* is sent and in which order: one reading per room every
+  ``interval`` seconds of event time, plus the faults a lesson asks for (late, out-of-order,
+  duplicated and malformed messages). It needs no broker, so tests and batch comparisons can
+  rebuild exactly the messages a stream received.
+* :func:`publish` decides *when* and *how* they are sent: on a real-time clock (a reading per
+  room every half second, like the seed's sensors) or accelerated (as fast as the broker
+  acknowledges), always at QoS 1.
+
+Typical use in a notebook::
+
+    from datetime import datetime, timezone
+    from labkit import simulator
+    start = datetime(2026, 1, 30, 9, 0, tzinfo=timezone.utc)
+    messages = simulator.generate(start=start, duration=600, late_fraction=0.01)
+    simulator.publish(messages)          # ten minutes of sensor time in a few seconds
+
+Everything is deterministic for a given ``seed`` and ``start``: the readings come from
+``labkit.rooms.reading``, the faults from a random generator seeded with the same seed.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import heapq
+import itertools
+import json
+import os
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+
+from labkit import progress, settings
+from labkit.errors import LabkitError
+from labkit.rooms import DEFAULT_SEED, ROOM_IDS, reading
+from labkit.schema import RAW_FIELD_NAMES, to_json
+
+#: Seconds between two readings of one room (the seed's sensors: 2 per second per room).
+PUBLISH_INTERVAL = 0.5
+
+#: What a message can be. "ok" is a reading sent on time; the others are injected faults.
+KINDS = ("ok", "out_of_order", "late", "duplicate", "malformed")
+
+#: The kinds of broken payload the simulator sends; each is named after the reason code that
+#: ``labkit.schema.validate_payload`` gives it, so a lesson can check the dead-letter topic.
+MALFORMED_CLASSES = (
+    "bad_json", "wrong_type", "missing_field", "not_finite", "out_of_range", "unknown_room",
+)
+
+#: A room id that no building has (room ids start at room_1): the "rogue sensor" of the faults.
+UNKNOWN_ROOM_ID = "room_0"
+
+
+class Message(NamedTuple):
+    """One MQTT message, as a sensor would send it."""
+
+    topic: str  # telemetry/<room_id>
+    payload: bytes  # the bytes on the wire
+    record: dict[str, Any] | None  # the reading the payload carries; None when malformed
+    kind: str  # one of KINDS
+    due: float  # seconds after ``start`` at which a real sensor would send it
+
+
+def topic_for(room_id: str) -> str:
+    """The MQTT topic of a room's sensor: ``telemetry/<room_id>``."""
+    return f"telemetry/{room_id}"
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise LabkitError(f"{name}={value} is not a fraction", f"give {name} between 0 and 1")
+
+
+def _step_count(count: int | None, duration: float | None, interval: float) -> int | None:
+    """How many readings per room: ``count``, or ``duration`` / ``interval``, or None (endless)."""
+    if count is not None and duration is not None:
+        raise LabkitError("both count and duration were given", "give one of them, not both")
+    if interval <= 0:
+        raise LabkitError(f"interval={interval} must be positive", "e.g. interval=0.5")
+    if duration is not None:
+        return round(duration / interval)
+    return count
+
+
+def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
+    """A broken version of ``record``: (topic, payload), of a class drawn from MALFORMED_CLASSES."""
+    topic = topic_for(record["room_id"])
+    broken = dict(record)
+    klass = rng.choice(MALFORMED_CLASSES)
+    if klass == "bad_json":
+        # a message cut short, as after a lost TCP segment: never valid JSON without its "}"
+        whole = to_json(record)
+        return topic, whole[: rng.randint(1, len(whole) - 1)]
+    if klass == "wrong_type":
+        field = rng.choice(["temperature", "co2_ppm", "occupancy_count", "motion_detected"])
+        broken[field] = str(record[field])  # a number sent as text: "19.2"
+    elif klass == "missing_field":
+        del broken[rng.choice(RAW_FIELD_NAMES)]
+    elif klass == "not_finite":
+        broken[rng.choice(["temperature", "humidity", "energy_kwh"])] = rng.choice(
+            [float("nan"), float("inf")]
+        )
+    elif klass == "out_of_range":
+        field, impossible = rng.choice(
+            [("humidity", 117.5), ("co2_ppm", -40), ("temperature", -273.5),
+             ("air_quality_index", 900)]
+        )
+        broken[field] = impossible
+    elif klass == "unknown_room":
+        broken["room_id"] = UNKNOWN_ROOM_ID
+        topic = topic_for(UNKNOWN_ROOM_ID)
+    # json.dumps writes NaN and Infinity unless told not to: exactly the broken sender we want.
+    return topic, json.dumps(broken, separators=(",", ":")).encode("utf-8")
+
+
+def _draw_fault(
+    rng: random.Random, malformed: float, late: float, out_of_order: float
+) -> str | None:
+    """Which fault hits one reading, if any: one roll of the dice, cut into bands."""
+    roll = rng.random()
+    if roll < malformed:
+        return "malformed"
+    if roll < malformed + late:
+        return "late"
+    if roll < malformed + late + out_of_order:
+        return "out_of_order"
+    return None
+
+
+def generate(
+    rooms: Sequence[str] | None = None,
+    start: datetime | None = None,
+    count: int | None = None,
+    duration: float | None = None,
+    interval: float = PUBLISH_INTERVAL,
+    seed: int = DEFAULT_SEED,
+    *,
+    late_fraction: float = 0.0,
+    late_delay: float = 60.0,
+    out_of_order_fraction: float = 0.0,
+    out_of_order_delay: float = 3.0,
+    duplicate_fraction: float = 0.0,
+    malformed_fraction: float = 0.0,
+) -> Iterator[Message]:
+    """Yield the messages of ``rooms`` from ``start`` on, in the order a broker would see them.
+
+    * ``rooms``: room ids (default: the eight of ``labkit.rooms.ROOM_IDS``).
+    * ``start``: event time of the first reading (default: now, to the second; pass a fixed
+      datetime to get the same messages every time).
+    * ``count`` readings per room, or ``duration`` seconds of event time, or neither for an
+      endless stream (for a real-time demo that runs until interrupted).
+    * ``interval``: seconds of event time between two readings of a room.
+
+    Without faults the messages come in event-time order, one per room per tick, all ``ok``.
+    Faults (each a fraction of the readings, drawn independently per reading):
+
+    * ``malformed_fraction``: the reading is replaced by a broken payload (see MALFORMED_CLASSES).
+    * ``late_fraction``: the reading is held back ``late_delay`` seconds: pick more than the
+      stream's watermark, and the window it belongs to will already be closed. Readings of the
+      last ``late_delay`` seconds are never made late (too little would come after them), and
+      the readings of the last tick are never out of order.
+    * ``out_of_order_fraction``: held back between one ``interval`` and ``out_of_order_delay``
+      seconds, so it arrives after newer readings (normally of its own room too) but within a
+      watermark of a few seconds.
+    * ``duplicate_fraction``: the message (on time, late or out of order) is sent a second
+      time within a second, byte for byte, as after a QoS-1 redelivery.
+    """
+    room_list = list(ROOM_IDS if rooms is None else rooms)
+    if start is None:
+        start = datetime.now(timezone.utc).replace(microsecond=0)
+    if start.tzinfo is None:
+        raise ValueError(f"start={start!r} has no time zone; use e.g. "
+                         "datetime(2026, 1, 30, 9, 0, tzinfo=timezone.utc)")
+    steps = _step_count(count, duration, interval)
+    for name, value in [("late_fraction", late_fraction),
+                        ("out_of_order_fraction", out_of_order_fraction),
+                        ("duplicate_fraction", duplicate_fraction),
+                        ("malformed_fraction", malformed_fraction)]:
+        _check_fraction(name, value)
+    if malformed_fraction + late_fraction + out_of_order_fraction > 1.0:
+        raise LabkitError(
+            "malformed, late and out-of-order fractions add up to more than 1",
+            "a reading can suffer only one of them: lower the fractions",
+        )
+    if late_delay <= 0 or out_of_order_delay <= interval:
+        raise LabkitError(
+            f"late_delay={late_delay}, out_of_order_delay={out_of_order_delay}: too small",
+            f"late_delay must be positive and out_of_order_delay larger than interval={interval}",
+        )
+    # Checking first and generating in a second function makes a wrong argument fail here, at
+    # the call, rather than later at the first next() on the generator.
+    return _messages(room_list, start, steps, interval, seed, late_fraction, late_delay,
+                     out_of_order_fraction, out_of_order_delay, duplicate_fraction,
+                     malformed_fraction)
+
+
+def _messages(
+    room_list: list[str], start: datetime, steps: int | None, interval: float, seed: int,
+    late_fraction: float, late_delay: float, out_of_order_fraction: float,
+    out_of_order_delay: float, duplicate_fraction: float, malformed_fraction: float,
+) -> Iterator[Message]:
+    """The generator behind :func:`generate`, which has checked every argument."""
+    last_due = None if steps is None else (steps - 1) * interval
+
+    # The faults get their own generator, so asking for faults never changes the readings.
+    rng = random.Random(f"{seed}:faults")
+    # Held-back messages wait in a heap ordered by (due, arrival number).
+    held: list[tuple[float, int, Message]] = []
+    arrival = itertools.count()
+
+    def hold(message: Message) -> None:
+        heapq.heappush(held, (message.due, next(arrival), message))
+
+    ticks = itertools.count() if steps is None else range(steps)
+    for step in ticks:
+        due = step * interval
+        # A held message goes out just before the first tick later than its due time.
+        while held and held[0][0] < due:
+            yield heapq.heappop(held)[2]
+        at = start + timedelta(seconds=due)
+        for room_id in room_list:
+            record = reading(room_id, at, seed)
+            payload = to_json(record)
+            topic = topic_for(room_id)
+            fault = _draw_fault(rng, malformed_fraction, late_fraction, out_of_order_fraction)
+            if fault == "malformed":
+                bad_topic, bad_payload = _malformed(record, rng)
+                yield Message(bad_topic, bad_payload, None, "malformed", due)
+                continue
+            # Near the end of a finite stream nothing newer would overtake a held reading: it
+            # could not arrive late or out of order, so it is sent on time instead.
+            if fault == "late" and (last_due is None or due + late_delay <= last_due):
+                message = Message(topic, payload, record, "late", due + late_delay)
+                hold(message)
+            elif fault == "out_of_order" and (last_due is None or due < last_due):
+                delay = rng.uniform(interval, out_of_order_delay)
+                message = Message(topic, payload, record, "out_of_order", due + delay)
+                hold(message)
+            else:
+                message = Message(topic, payload, record, "ok", due)
+                yield message
+            if rng.random() < duplicate_fraction:
+                copy = Message(topic, payload, dict(record), "duplicate",
+                               message.due + rng.uniform(0.0, 1.0))
+                hold(copy)
+    while held:
+        yield heapq.heappop(held)[2]
+
+
+# --------------------------------------------------------------------------------------------
+# Publishing
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PublishSummary:
+    """What :func:`publish` sent: messages per kind, and how long it took."""
+
+    counts: dict[str, int]
+    seconds: float
+    interrupted: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def rate(self) -> float:
+        """Messages per second of wall time."""
+        return self.total / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in self.counts.items() if n)
+        status = " (interrupted)" if self.interrupted else ""
+        return (f"published {self.total:,} messages in {self.seconds:.1f} s "
+                f"({self.rate:,.0f} msg/s): {kinds or 'none'}{status}")
+
+
+def connect(
+    host: str | None = None,
+    port: int | None = None,
+    client_id: str | None = None,
+    max_inflight: int = 1000,
+    timeout: float = 10.0,
+):
+    """A connected paho-mqtt client with its network loop running in a background thread.
+
+    ``host`` and ``port`` default to ``settings.get().mqtt_host`` / ``mqtt_port``.
+    ``max_inflight`` QoS-1 messages may await their PUBACK at once; paho's default of 20 would
+    make an accelerated run wait on the network round trip after every 20 messages.
+    """
+    import paho.mqtt.client as mqtt
+
+    config = settings.get()
+    host = host or config.mqtt_host
+    port = port or config.mqtt_port
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id or f"labkit-simulator-{os.getpid()}",
+    )
+    client.max_inflight_messages_set(max_inflight)
+
+    connected = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        outcome["reason"] = reason_code
+        connected.set()
+
+    client.on_connect = on_connect
+    next_step = ("start it with `labkit up` (embedded) or `docker compose up -d mosquitto` "
+                 "(compose), or point LABKIT_MQTT_HOST / LABKIT_MQTT_PORT at it")
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as error:
+        raise LabkitError(f"cannot reach the MQTT broker at {host}:{port}: {error}",
+                          next_step) from None
+    client.loop_start()
+    if not connected.wait(timeout) or outcome["reason"].is_failure:
+        client.loop_stop()
+        client.disconnect()
+        reason = outcome.get("reason", f"no answer within {timeout:.0f} s")
+        raise LabkitError(f"the MQTT broker at {host}:{port} refused the connection: {reason}",
+                          next_step)
+    return client
+
+
+def _wait_for_ack(info, timeout: float) -> None:
+    """Block until the broker acknowledged one QoS-1 message, or fail with a next step."""
+    try:
+        info.wait_for_publish(timeout)
+    except (RuntimeError, ValueError) as error:
+        raise LabkitError(f"publishing failed: {error}",
+                          "check that the MQTT broker is still running (`labkit status`)") from None
+    if not info.is_published():
+        raise LabkitError(f"the MQTT broker sent no acknowledgement within {timeout:.0f} s",
+                          "check that the MQTT broker is still running (`labkit status`)")
+
+
+def publish(
+    messages: Iterable[Message],
+    *,
+    realtime: bool = False,
+    host: str | None = None,
+    port: int | None = None,
+    client_id: str | None = None,
+    window: int = 1000,
+    ack_timeout: float = 30.0,
+    progress_every: float | None = 5.0,
+) -> PublishSummary:
+    """Send ``messages`` (from :func:`generate`) to the MQTT broker at QoS 1.
+
+    * ``realtime=True``: each message waits until its ``due`` time after the start, so every
+      room sends a reading every half second, as the seed's sensors do.
+    * ``realtime=False`` (accelerated): as fast as the broker acknowledges. At most ``window``
+      messages wait for their acknowledgement at once; then the oldest is waited for. That keeps
+      memory bounded and makes the run finish only when the broker has every message.
+
+    Shows progress (``labkit.progress``): a line every ``progress_every`` seconds in a notebook
+    or log, a line updated in place on a terminal; None keeps quiet. Interrupting (Ctrl-C,
+    or the notebook's stop button) stops cleanly after the messages already sent are
+    acknowledged. Returns a :class:`PublishSummary`.
+    """
+    client = connect(host, port, client_id=client_id, max_inflight=window)
+    counts = collections.Counter({kind: 0 for kind in KINDS})
+    pending: collections.deque = collections.deque()
+    ticker = progress.Ticker("simulator:", every=progress_every) if progress_every else None
+    if ticker:
+        ticker.update("connected, publishing at QoS 1...", force=True)
+    began = time.monotonic()
+    interrupted = False
+    try:
+        try:
+            for message in messages:
+                if realtime:
+                    wait = began + message.due - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                pending.append(client.publish(message.topic, message.payload, qos=1))
+                counts[message.kind] += 1
+                while pending and pending[0].is_published():
+                    pending.popleft()
+                if len(pending) >= window:
+                    _wait_for_ack(pending.popleft(), ack_timeout)
+                if ticker:
+                    ticker.update(str(PublishSummary(dict(counts), time.monotonic() - began)))
+        except KeyboardInterrupt:
+            interrupted = True
+        # Done only when the broker holds every message: wait for the last acknowledgements.
+        for info in pending:
+            _wait_for_ack(info, ack_timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    summary = PublishSummary(dict(counts), time.monotonic() - began, interrupted)
+    if ticker:
+        ticker.done(str(summary))
+    return summary

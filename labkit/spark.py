@@ -1,0 +1,101 @@
+"""The one SparkSession factory of the lab.
+
+Every notebook and command gets Spark from :func:`get_session`, so they all share the same
+choices, each made here once:
+
+* the master: ``local[N]`` (the default) or a ``spark://`` standalone cluster, from settings;
+* Delta Lake's SQL extension and catalog, and the Kafka connector, from the jar cache
+  (``spark.jars``, not ``spark.jars.packages``: see :mod:`labkit.jars`);
+* ``s3a://`` settings and jars only when the lake root is an S3 bucket;
+* ``spark.sql.shuffle.partitions`` sized for a lab (Spark's default of 200 turns every
+  micro-batch of a stateful query into 200 tiny tasks);
+* quiet logs, and the Spark UI address printed so a learner can watch jobs run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from labkit import jars
+from labkit import settings as settings_module
+from labkit.java import require_java
+
+LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
+def session_config(s: settings_module.Settings, app_name: str) -> dict[str, str]:
+    """Every Spark setting the lab uses, as a plain dict a learner can print and read."""
+    jar_files = jars.resolve("spark", s)
+    if s.lake_root.startswith("s3a://"):
+        jar_files += jars.resolve("s3a", s)
+    quiet_logs = f"-Dlog4j.configurationFile=file:{LOG4J2_CONFIG}"
+    config = {
+        "spark.app.name": app_name,
+        "spark.master": s.spark_master,
+        "spark.jars": ",".join(str(j) for j in jar_files),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": s.spark_driver_memory,
+        "spark.driver.extraJavaOptions": quiet_logs,
+        "spark.executor.extraJavaOptions": quiet_logs,
+        "spark.ui.showConsoleProgress": "false",
+        # executors (in a standalone cluster) must run the same Python as the driver
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.sql.warehouse.dir": str(s.state_dir / "spark-warehouse"),
+    }
+    if s.spark_master.startswith("spark://"):
+        config["spark.cores.max"] = "2"
+        config["spark.executor.memory"] = "1g"
+    if s.lake_root.startswith("s3a://"):
+        config.update(s3a_config(s))
+    return config
+
+
+def s3a_config(s: settings_module.Settings) -> dict[str, str]:
+    """Hadoop's S3A settings for an S3-compatible store such as MinIO."""
+    return {
+        "spark.hadoop.fs.s3a.endpoint": s.s3_endpoint,
+        "spark.hadoop.fs.s3a.access.key": s.s3_access_key,
+        "spark.hadoop.fs.s3a.secret.key": s.s3_secret_key,
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(s.s3_endpoint.startswith("https")).lower(),
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        # Delta needs a LogStore that knows S3 has no atomic rename (single writer here).
+        "spark.delta.logStore.s3a.impl": "io.delta.storage.S3SingleDriverLogStore",
+    }
+
+
+def get_session(app_name: str = "labkit", s: settings_module.Settings | None = None, verbose: bool = True):
+    """Create (or return the running) SparkSession configured for the lab."""
+    from pyspark.sql import SparkSession
+
+    s = s or settings_module.get()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    java = require_java()
+    os.environ.setdefault("JAVA_HOME", str(java.resolve().parent.parent))
+    (s.state_dir / "spark-warehouse").mkdir(parents=True, exist_ok=True)
+    if s.embedded:
+        # Everything runs on this machine: bind to loopback (and skip Spark's warning that the
+        # host name resolves to loopback). In compose the containers must reach the driver.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+    started = time.monotonic()
+    builder = SparkSession.builder
+    for key, value in session_config(s, app_name).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    if verbose:
+        print(
+            f"Spark {session.version} on {s.spark_master} ready in {time.monotonic() - started:.1f} s; "
+            f"UI: {session.sparkContext.uiWebUrl}"
+        )
+    return session

@@ -1,0 +1,181 @@
+"""The lab's Kafka topics: their names, their creation, and a peek at their last messages.
+
+This module is the one place that spells topic names (DESIGN.md, "Names that other parts rely
+on"). The MQTT side has its own name per room (``telemetry/<room_id>``), defined here too so the
+simulator and the bridge agree.
+
+Creation goes through confluent-kafka's AdminClient, the same API a data engineer would use in
+production, and it is idempotent: a second call changes nothing that is already right.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Iterable
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+
+from labkit import settings as settings_module
+from labkit.errors import LabkitError
+
+RETENTION_MS = 3 * 24 * 60 * 60 * 1000  # 3 days, as the seed asks
+DLQ_TOPIC = "telemetry.dlq"
+MQTT_TOPIC_FILTER = "telemetry/+"  # what the bridge subscribes to
+
+
+def mqtt_topic(room_id: str) -> str:
+    """Where a room's sensor publishes over MQTT, e.g. ``telemetry/room_1``."""
+    return f"telemetry/{room_id}"
+
+
+def raw_topic(room_id: str) -> str:
+    """The Kafka topic of a room's raw readings, e.g. ``telemetry.room_1``."""
+    return f"telemetry.{room_id}"
+
+
+def downsampled_topic(room_id: str) -> str:
+    """The Kafka topic of a room's windowed aggregates, e.g. ``telemetry.room_1.downsampled``."""
+    return f"telemetry.{room_id}.downsampled"
+
+
+def lab_topics(room_ids: Iterable[str]) -> list[str]:
+    """Every topic the lab uses for these rooms: raw, downsampled, and the dead-letter topic."""
+    rooms = list(room_ids)
+    return [raw_topic(r) for r in rooms] + [downsampled_topic(r) for r in rooms] + [DLQ_TOPIC]
+
+
+def admin(s: settings_module.Settings | None = None) -> AdminClient:
+    s = s or settings_module.get()
+    return AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+
+
+def _wait(futures: dict, ignore: tuple = ()) -> None:
+    for name, future in futures.items():
+        try:
+            future.result()
+        except KafkaException as error:
+            if error.args[0].code() not in ignore:
+                raise LabkitError(
+                    f"Kafka refused the change to {name}: {error.args[0].str()}",
+                    "check that the broker runs (`labkit status`)",
+                ) from None
+
+
+def ensure_topics(topics: Iterable[str], partitions: int = 1, s: settings_module.Settings | None = None) -> None:
+    """Create the topics that are missing, and set 3-day retention on all of them.
+
+    One partition per room topic keeps each room's readings in order, which is all the lab
+    needs; the load benchmark spreads its many rooms over many topics instead.
+    """
+    client = admin(s)
+    names = list(topics)
+    retention = {"retention.ms": str(RETENTION_MS)}
+    new = [NewTopic(t, num_partitions=partitions, replication_factor=1, config=retention) for t in names]
+    _wait(client.create_topics(new, request_timeout=30), ignore=(KafkaError.TOPIC_ALREADY_EXISTS,))
+    # Topics that existed before may carry another retention: set it (a no-op when it is right).
+    resources = [
+        ConfigResource(ConfigResource.Type.TOPIC, t,
+                       incremental_configs=[ConfigEntry("retention.ms", str(RETENTION_MS),
+                                                        incremental_operation=AlterConfigOpType.SET)])
+        for t in names
+    ]  # fmt: skip
+    _wait(client.incremental_alter_configs(resources))
+
+
+def topic_config(topic: str, s: settings_module.Settings | None = None) -> dict[str, str]:
+    """The broker's view of a topic's configuration (e.g. ``retention.ms``)."""
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    client = admin(s)  # keep a reference: the request dies with the client
+    entries = client.describe_configs([resource])[resource].result()
+    return {name: entry.value for name, entry in entries.items()}
+
+
+def existing_topics(s: settings_module.Settings | None = None) -> set[str]:
+    return set(admin(s).list_topics(timeout=10).topics)
+
+
+@dataclasses.dataclass
+class Message:
+    """A Kafka message decoded for display in a notebook."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: str | None
+    value: bytes
+    headers: dict[str, str]
+
+    def text(self) -> str:
+        return self.value.decode("utf-8", errors="replace")
+
+
+def _consumer(s: settings_module.Settings) -> Consumer:
+    # A throw-away group that never commits: peeking must not move anybody's offsets.
+    return Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
+                     "enable.auto.commit": False, "enable.partition.eof": True})  # fmt: skip
+
+
+def last_messages(topic: str, n: int = 5, s: settings_module.Settings | None = None, timeout: float = 10) -> list[Message]:
+    """The last ``n`` messages of each partition of ``topic``, oldest first."""
+    s = s or settings_module.get()
+    consumer = _consumer(s)
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        if metadata.error is not None:
+            raise LabkitError(f"topic {topic} is not available: {metadata.error.str()}",
+                              "create the lab's topics with `labkit topics`")  # fmt: skip
+        assignments, remaining = [], 0
+        for p in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            start = max(low, high - n)
+            if high > start:
+                assignments.append(TopicPartition(topic, p, start))
+                remaining += 1
+        if not assignments:
+            return []
+        consumer.assign(assignments)
+        return _drain(consumer, remaining, timeout)
+    finally:
+        consumer.close()
+
+
+def _drain(consumer: Consumer, partitions_left: int, timeout: float) -> list[Message]:
+    """Poll until every assigned partition reports its end."""
+    import time
+
+    messages, deadline = [], time.monotonic() + timeout
+    while partitions_left and time.monotonic() < deadline:
+        m = consumer.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                partitions_left -= 1
+                continue
+            raise LabkitError(f"reading {m.topic()} failed: {m.error().str()}", "check `labkit status`")
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}
+        key = m.key().decode("utf-8", "replace") if m.key() is not None else None
+        messages.append(Message(m.topic(), m.partition(), m.offset(), m.timestamp()[1], key, m.value(), headers))
+    return messages
+
+
+def read_all(topic: str, s: settings_module.Settings | None = None, timeout: float = 30) -> list[Message]:
+    """Every message still held in ``topic``, from the beginning to the current end."""
+    s = s or settings_module.get()
+    consumer = _consumer(s)
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        assignments = []
+        for p in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            if high > low:
+                assignments.append(TopicPartition(topic, p, low))
+        if not assignments:
+            return []
+        consumer.assign(assignments)
+        return _drain(consumer, len(assignments), timeout)
+    finally:
+        consumer.close()

@@ -1,0 +1,60 @@
+"""Produce and consume through the embedded Kafka broker; topics and their retention."""
+
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+
+from labkit import topics
+
+pytestmark = pytest.mark.services
+
+
+def test_topic_names_follow_the_design():
+    assert topics.mqtt_topic("room_3") == "telemetry/room_3"
+    assert topics.raw_topic("room_3") == "telemetry.room_3"
+    assert topics.downsampled_topic("room_3") == "telemetry.room_3.downsampled"
+    names = topics.lab_topics(["room_1", "room_2"])
+    assert sorted(names) == sorted(["telemetry.room_1", "telemetry.room_2", "telemetry.room_1.downsampled",
+                                    "telemetry.room_2.downsampled", "telemetry.dlq"])
+
+
+def test_lab_topics_are_created_once_with_three_day_retention(stack):
+    names = topics.lab_topics(["room_1", "room_2", "room_3"])
+    topics.ensure_topics(names)
+    topics.ensure_topics(names)  # idempotent: no error the second time
+    assert set(names) <= topics.existing_topics()
+    for name in names:
+        assert int(topics.topic_config(name)["retention.ms"]) == 3 * 24 * 3600 * 1000
+
+
+def test_retention_of_an_existing_topic_is_corrected(stack):
+    from confluent_kafka.admin import NewTopic
+
+    name = f"test.retention.{uuid.uuid4().hex[:6]}"
+    client = topics.admin()
+    client.create_topics([NewTopic(name, 1, 1, config={"retention.ms": "1000"})])[name].result()
+    topics.ensure_topics([name])
+    assert topics.topic_config(name)["retention.ms"] == str(3 * 24 * 3600 * 1000)
+
+
+def test_produce_then_read_back_in_order(stack):
+    name = f"test.produce.{uuid.uuid4().hex[:6]}"
+    topics.ensure_topics([name])
+    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap, "enable.idempotence": True})
+    sent = [f"reading {i}".encode() for i in range(200)]
+    for value in sent:
+        producer.produce(name, key=b"room_1", value=value, headers={"source": b"test"})
+    assert producer.flush(30) == 0
+    everything = topics.read_all(name)
+    assert [m.value for m in everything] == sent
+    assert all(m.key == "room_1" and m.headers == {"source": "test"} for m in everything)
+    last = topics.last_messages(name, 5)
+    assert [m.value for m in last] == sent[-5:]
+    assert [m.offset for m in last] == list(range(195, 200))
+
+
+def test_last_messages_of_an_empty_topic_is_empty(stack):
+    name = f"test.empty.{uuid.uuid4().hex[:6]}"
+    topics.ensure_topics([name])
+    assert topics.last_messages(name, 5) == []

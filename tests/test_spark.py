@@ -1,0 +1,84 @@
+"""A Spark session from labkit reads Kafka and writes and reads Delta, locally and on a cluster."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+
+from labkit import settings, stack as stack_module, topics
+
+pytestmark = [pytest.mark.services, pytest.mark.spark]
+
+
+def fill_topic(s, count: int) -> tuple[str, list[dict]]:
+    name = f"test.spark.{uuid.uuid4().hex[:6]}"
+    topics.ensure_topics([name], s=s)
+    producer = Producer({"bootstrap.servers": s.kafka_bootstrap})
+    records = [{"n": i, "room_id": f"room_{i % 8 + 1}"} for i in range(count)]
+    for record in records:
+        producer.produce(name, key=record["room_id"], value=json.dumps(record))
+    assert producer.flush(30) == 0
+    return name, records
+
+
+def test_session_is_configured_for_the_lab(spark, settings):
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.sql.shuffle.partitions") == str(settings.shuffle_partitions)
+    assert "delta-spark" in conf.get("spark.jars") and "spark-sql-kafka" in conf.get("spark.jars")
+    assert conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def test_kafka_to_delta_and_back(spark, stack, tmp_path):
+    name, records = fill_topic(stack, 100)
+    df = (spark.read.format("kafka")
+          .option("kafka.bootstrap.servers", stack.kafka_bootstrap)
+          .option("subscribe", name).option("startingOffsets", "earliest").load())
+    table = str(tmp_path / "delta-table")
+    df.selectExpr("CAST(key AS STRING) AS key", "CAST(value AS STRING) AS value").write.format("delta").save(table)
+    back = spark.read.format("delta").load(table).collect()
+    assert sorted((r.key, json.loads(r.value)["n"]) for r in back) == sorted((r["room_id"], r["n"]) for r in records)
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{table}`").collect()
+    assert [h.operation for h in history] == ["WRITE"]
+
+
+CLUSTER_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from labkit import spark as spark_module
+    session = spark_module.get_session("labkit-cluster-test")
+    topic, table = sys.argv[1], sys.argv[2]
+    df = (session.read.format("kafka").option("kafka.bootstrap.servers", "{bootstrap}")
+          .option("subscribe", topic).option("startingOffsets", "earliest").load())
+    df.selectExpr("CAST(value AS STRING) AS value").write.format("delta").save(table)
+    values = [json.loads(r.value)["n"] for r in session.read.format("delta").load(table).collect()]
+    executors = session.sparkContext._jsc.sc().getExecutorMemoryStatus().size()
+    print(json.dumps({{"master": session.sparkContext.master, "values": sorted(values), "executors": executors}}))
+    session.stop()
+""")
+
+
+def test_the_same_through_a_standalone_cluster(stack, tmp_path):
+    """`labkit up --spark-cluster` starts a master and a worker; a spark:// session uses them.
+
+    It runs in a child process: one Python process holds one SparkContext at a time.
+    """
+    name, records = fill_topic(stack, 50)
+    try:
+        stack_module.up(stack, spark_cluster=True)
+        master = f"spark://127.0.0.1:{stack.spark_master_port}"
+        script = tmp_path / "cluster.py"
+        script.write_text(CLUSTER_SCRIPT.format(bootstrap=stack.kafka_bootstrap))
+        env = {**os.environ, "LABKIT_SPARK_MASTER": master}
+        result = subprocess.run([sys.executable, str(script), name, str(tmp_path / "table")],
+                                capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outcome = json.loads(result.stdout.strip().splitlines()[-1])
+        assert outcome["master"] == master
+        assert outcome["executors"] >= 2, "the driver and at least one executor on the worker"
+        assert outcome["values"] == [r["n"] for r in records]
+    finally:
+        stack_module.down(stack, only=["spark-worker", "spark-master"])
