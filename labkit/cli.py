@@ -56,6 +56,33 @@ def cmd_topics(args: argparse.Namespace) -> None:
     print(f"{len(names)} topics ready (retention {topics.RETENTION_MS // 3_600_000} h): {', '.join(names)}")
 
 
+def cmd_init_metadata(args: argparse.Namespace) -> None:
+    from labkit import metadata
+
+    path = metadata.init_metadata(n_rooms=args.rooms)
+    print(f"rooms table ready in {path} ({len(metadata.read_rooms(path))} rooms)")
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from datetime import datetime, timezone
+
+    from labkit import rooms, schema, simulator
+
+    start = schema.parse_timestamp(args.start) if args.start else datetime.now(timezone.utc)
+    messages = simulator.generate(
+        rooms=rooms.room_ids(args.rooms), start=start, count=args.count, duration=args.duration,
+        interval=args.interval, seed=args.seed, late_fraction=args.late, out_of_order_fraction=args.out_of_order,
+        duplicate_fraction=args.duplicates, malformed_fraction=args.malformed,
+    )  # fmt: skip
+    simulator.publish(messages, realtime=args.realtime)
+
+
+def cmd_bridge(args: argparse.Namespace) -> None:
+    from labkit import bridge
+
+    bridge.run_until_signal(room_count=args.rooms, idle_exit=args.exit_when_idle, client_id=args.client_id)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Smart-building streaming lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +106,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("topics", help="create the raw, downsampled and dead-letter topics")
     p.add_argument("--rooms", type=int, default=8)
     p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("init-metadata", help="create the SQLite rooms table (idempotent)")
+    p.add_argument("--rooms", type=int, default=8)
+    p.set_defaults(func=cmd_init_metadata)
+
+    p = sub.add_parser("simulate", help="publish sensor readings over MQTT")
+    p.add_argument("--rooms", type=int, default=8, help="number of rooms (beyond 8, profiles repeat)")
+    p.add_argument("--duration", type=float, help="seconds of sensor time (default: run until Ctrl-C)")
+    p.add_argument("--count", type=int, help="readings per room, instead of --duration")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between readings of a room")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--start", help="event time of the first reading, e.g. 2026-01-30T09:00:00.000Z (default: now)")
+    p.add_argument("--realtime", action="store_true", help="publish on the wall clock (else: as fast as acknowledged)")
+    p.add_argument("--late", type=float, default=0.0, help="fraction of readings sent late")
+    p.add_argument("--out-of-order", type=float, default=0.0, help="fraction sent slightly out of order")
+    p.add_argument("--duplicates", type=float, default=0.0, help="fraction sent twice")
+    p.add_argument("--malformed", type=float, default=0.0, help="fraction replaced by broken payloads")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("bridge", help="move MQTT readings into Kafka (invalid ones to telemetry.dlq)")
+    p.add_argument("--rooms", type=int, default=8, help="rooms the building has (others are rejected)")
+    p.add_argument("--exit-when-idle", type=float, help="stop after this many seconds without messages")
+    p.add_argument("--client-id", default="labkit-bridge", help="MQTT client id: names the persistent session")
+    p.set_defaults(func=cmd_bridge)
     return parser
 
 

@@ -30,11 +30,14 @@ class Ticker:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def due(self) -> bool:
+        """Whether the next :meth:`update` would print (to compute a rate only when needed)."""
+        return time.monotonic() - self._last_print >= self.every
+
     def update(self, status: str = "", force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_print < self.every:
+        if not force and not self.due():
             return
-        self._last_print = now
+        self._last_print = time.monotonic()
         line = f"{self.label} {status} ({self.elapsed:.0f} s)".replace("  ", " ")
         if _interactive():
             print("\r" + line.ljust(78), end="", flush=True)

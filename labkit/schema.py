@@ -178,9 +178,9 @@ def parse_timestamp(text: str) -> datetime:
     """
     if not isinstance(text, str) or not _TIMESTAMP_PATTERN.fullmatch(text):
         raise ValueError(f"{text!r} is not an ISO-8601 UTC timestamp like 2026-01-30T10:30:45.500Z")
-    # strptime checks the calendar (month 13, February 30th) that the pattern cannot.
-    moment = datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S.%f")
-    return moment.replace(tzinfo=timezone.utc)
+    # fromisoformat checks the calendar (month 13, February 30th) that the pattern cannot; it
+    # is also ten times faster than strptime, which matters at thousands of messages a second.
+    return datetime.fromisoformat(text[:-1] + "+00:00")
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,6 +216,7 @@ REASONS: dict[str, str] = {
     "out_of_range": "a value is physically impossible for its sensor",
     "bad_timestamp": "timestamp is not ISO-8601 UTC with milliseconds",
     "unknown_room": "room_id is not a room of the building",
+    "topic_mismatch": "room_id differs from the room of the MQTT topic it was published on",
 }
 
 

@@ -36,7 +36,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from labkit import progress, settings
+from labkit import progress, settings, topics
 from labkit.errors import LabkitError
 from labkit.rooms import DEFAULT_SEED, ROOM_IDS, reading
 from labkit.schema import RAW_FIELD_NAMES, to_json
@@ -68,8 +68,8 @@ class Message(NamedTuple):
 
 
 def topic_for(room_id: str) -> str:
-    """The MQTT topic of a room's sensor: ``telemetry/<room_id>``."""
-    return f"telemetry/{room_id}"
+    """The MQTT topic of a room's sensor: ``telemetry/<room_id>`` (named in labkit.topics)."""
+    return topics.mqtt_topic(room_id)
 
 
 # --------------------------------------------------------------------------------------------

@@ -188,7 +188,9 @@ def test_invalid_payload_gets_its_reason(payload, reason):
 
 
 def test_every_reason_code_is_tested_and_documented():
-    assert {case[2] for case in INVALID} == set(schema.REASONS)
+    # topic_mismatch compares the payload with the MQTT topic, which only the bridge sees:
+    # tests/test_bridge.py covers it.
+    assert {case[2] for case in INVALID} == set(schema.REASONS) - {"topic_mismatch"}
 
 
 def test_message_names_the_missing_field():

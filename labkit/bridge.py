@@ -1,0 +1,214 @@
+"""The MQTT -> Kafka bridge: sensors speak MQTT, the analytics side reads Kafka.
+
+For each message on ``telemetry/+`` the bridge:
+
+1. checks the payload against the raw schema (:func:`labkit.schema.validate_payload`);
+2. sends a valid reading to ``telemetry.<room_id>``, keyed by the room id, or an invalid one to
+   ``telemetry.dlq`` with the original bytes and the reason in its headers;
+3. acknowledges the MQTT message only once Kafka has confirmed the write.
+
+Step 3 is what makes the bridge lose nothing. MQTT QoS 1 means "the broker keeps a message
+until the receiver acknowledges it"; paho normally acknowledges as soon as the message arrives,
+so a bridge killed between arrival and the Kafka write would lose it. With ``manual_ack`` the
+PUBACK waits for Kafka's delivery report, and the bridge's *persistent session* (a fixed client
+id and ``clean_session=False``) makes the broker keep, and resend after a restart, everything
+not yet acknowledged. The price is the usual one of at-least-once delivery: a message written to
+Kafka just before a crash, but not yet acknowledged, is written again after the restart.
+
+Kafka side: an idempotent producer with ``acks=all`` (no duplicates from the producer's own
+retries, no write acknowledged before the broker stored it), one partition per room topic (so
+each room's readings stay in the order the sensor sent them).
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+
+from confluent_kafka import Producer
+
+from labkit import progress, rooms, schema, topics
+from labkit import settings as settings_module
+from labkit.errors import LabkitError
+
+DEFAULT_CLIENT_ID = "labkit-bridge"
+
+
+class Bridge:
+    """One bridge process: an MQTT subscriber, a Kafka producer, and the counters between them."""
+
+    def __init__(self, s: settings_module.Settings | None = None, room_count: int = 8,
+                 client_id: str = DEFAULT_CLIENT_ID):  # fmt: skip
+        self.settings = s or settings_module.get()
+        self.known_rooms = set(rooms.room_ids(room_count))
+        self.client_id = client_id
+        self.received = 0
+        self.produced = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.failed = 0  # Kafka refused the write: not acknowledged, so MQTT will resend it
+        self.last_message_at = time.monotonic()
+        self._stopping = threading.Event()
+        self._accepting = True
+        self._mqtt = None
+        self._producer: Producer | None = None
+
+    # ------------------------------------------------------------ setup
+
+    def _connect_kafka(self) -> Producer:
+        topics.ensure_topics(topics.lab_topics(sorted(self.known_rooms)), s=self.settings)
+        return Producer({
+            "bootstrap.servers": self.settings.kafka_bootstrap,
+            "enable.idempotence": True,  # implies acks=all and ordered retries
+            "acks": "all",
+            "linger.ms": 5,  # a few ms of batching: many times the throughput, little latency
+            "client.id": self.client_id,
+        })  # fmt: skip
+
+    def _connect_mqtt(self):
+        import paho.mqtt.client as mqtt
+
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=False,  # a persistent session: the broker queues while we are away
+            manual_ack=True,  # acknowledge after Kafka confirms, not on arrival
+        )
+        client.max_inflight_messages_set(1000)
+        connected = threading.Event()
+
+        def on_connect(client, userdata, flags, reason_code, properties):
+            if not reason_code.is_failure:
+                # subscribe on every (re)connect; QoS 1 so the broker queues for us
+                client.subscribe(topics.MQTT_TOPIC_FILTER, qos=1)
+            connected.set()
+
+        client.on_connect = on_connect
+        client.on_message = self._on_message
+        try:
+            client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
+        except OSError as error:
+            raise LabkitError(
+                f"cannot reach the MQTT broker at {self.settings.mqtt_host}:{self.settings.mqtt_port}: {error}",
+                "start it with `labkit up` (or `docker compose up -d mosquitto`)",
+            ) from None
+        client.loop_start()
+        if not connected.wait(10):
+            client.loop_stop()
+            raise LabkitError("the MQTT broker did not answer the connection", "check `labkit status`")
+        return client
+
+    # ------------------------------------------------------------ per message
+
+    def _on_message(self, client, userdata, message) -> None:
+        """Runs in paho's network thread for every message received."""
+        if not self._accepting:
+            return  # shutting down: not acknowledged, so the broker resends it next time
+        self.received += 1
+        self.last_message_at = time.monotonic()
+        payload = bytes(message.payload)
+        result = schema.validate_payload(payload, self.known_rooms)
+        topic_room = message.topic.split("/", 1)[-1]
+        if result.ok and result.record["room_id"] != topic_room:
+            result = schema.ValidationResult(reason="topic_mismatch", message=(
+                f"room_id {result.record['room_id']!r} arrived on MQTT topic {message.topic!r}"))  # fmt: skip
+        if result.ok:
+            room = result.record["room_id"]
+            target, headers = topics.raw_topic(room), None
+        else:
+            target = topics.DLQ_TOPIC
+            headers = {
+                "reason": result.reason,
+                "error": result.message,
+                "mqtt_topic": message.topic,
+                "received_at": schema.format_timestamp(datetime.now(timezone.utc)),
+            }
+            room = topic_room
+        self._produce(target, room, payload, headers, message.mid, result.reason)
+
+    def _produce(self, topic: str, key: str, payload: bytes, headers, mid: int, reason: str | None) -> None:
+        def on_delivery(error, kafka_message) -> None:
+            if error is not None:
+                self.failed += 1
+                return
+            if reason is None:
+                self.produced += 1
+            else:
+                self.rejected[reason] += 1
+            self._mqtt.ack(mid, 1)
+
+        while True:
+            try:
+                self._producer.produce(topic, key=key, value=payload, headers=headers, on_delivery=on_delivery)
+                return
+            except BufferError:  # the producer's queue is full: let deliveries drain it
+                self._producer.poll(0.05)
+
+    # ------------------------------------------------------------ run and stop
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish: flush Kafka, acknowledge, disconnect. Safe from any thread."""
+        self._stopping.set()
+
+    def counters(self) -> str:
+        rejected = sum(self.rejected.values())
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(self.rejected.items()))
+        return (f"received {self.received:,}, produced {self.produced:,}, rejected {rejected:,}"
+                + (f" ({reasons})" if reasons else "") + (f", failed {self.failed:,}" if self.failed else ""))  # fmt: skip
+
+    def run(self, idle_exit: float | None = None, progress_every: float | None = 5.0) -> None:
+        """Bridge until :meth:`stop` is called (or, with ``idle_exit``, after that many idle seconds)."""
+        self._producer = self._connect_kafka()
+        self._mqtt = self._connect_mqtt()
+        ticker = progress.Ticker("bridge:", every=progress_every or 5.0)
+        if progress_every:
+            ticker.update(f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {topics.MQTT_TOPIC_FILTER} "
+                          f"-> Kafka {self.settings.kafka_bootstrap}", force=True)  # fmt: skip
+        started = time.monotonic()
+        last_count, last_time = 0, started
+        try:
+            while not self._stopping.is_set():
+                self._producer.poll(0.1)  # serves delivery reports, which acknowledge to MQTT
+                if progress_every and ticker.due():
+                    now = time.monotonic()
+                    rate = (self.received - last_count) / (now - last_time)
+                    last_count, last_time = self.received, now
+                    ticker.update(f"{self.counters()}, {rate:,.0f} msg/s")
+                if idle_exit is not None and time.monotonic() - self.last_message_at > idle_exit:
+                    break
+        finally:
+            self._shutdown()
+            elapsed = time.monotonic() - started
+            if progress_every:
+                ticker.done(f"stopped after {elapsed:.0f} s: {self.counters()}")
+
+    def _shutdown(self) -> None:
+        self._accepting = False
+        if self._producer is not None:
+            remaining = self._producer.flush(30)  # delivery reports acknowledge to MQTT
+            if remaining:
+                print(f"bridge: {remaining} messages not confirmed by Kafka; MQTT will resend them")
+        if self._mqtt is not None:
+            time.sleep(0.2)  # let the network thread send the last acknowledgements
+            self._mqtt.disconnect()
+            self._mqtt.loop_stop()
+
+
+def run_until_signal(s: settings_module.Settings | None = None, room_count: int = 8,
+                     idle_exit: float | None = None, client_id: str = DEFAULT_CLIENT_ID) -> Bridge:  # fmt: skip
+    """Run a bridge in the foreground until Ctrl-C or SIGTERM (``labkit bridge``)."""
+    bridge = Bridge(s, room_count, client_id)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: bridge.stop())
+    bridge.run(idle_exit=idle_exit)
+    return bridge
+
+
+def start_in_background(s: settings_module.Settings | None = None, room_count: int = 8) -> tuple[Bridge, threading.Thread]:
+    """Run a bridge in a thread of this process (for notebooks); call ``bridge.stop()`` to end it."""
+    bridge = Bridge(s, room_count)
+    thread = threading.Thread(target=bridge.run, kwargs={"progress_every": None}, name="bridge", daemon=True)
+    thread.start()
+    return bridge, thread
