@@ -83,6 +83,50 @@ def cmd_bridge(args: argparse.Namespace) -> None:
     bridge.run_until_signal(room_count=args.rooms, idle_exit=args.exit_when_idle, client_id=args.client_id)
 
 
+def cmd_stream(args: argparse.Namespace) -> None:
+    import signal
+    import time
+
+    from labkit import pipeline, rooms, spark
+
+    s = settings_module.get()
+    session = spark.get_session(f"labkit-stream-{args.query_name}")
+    room_ids = rooms.room_ids(args.rooms)
+    rows = pipeline.build(session, s, room_ids, window=args.window, slide=args.slide, watermark=args.watermark,
+                          starting_offsets=args.starting_offsets,
+                          max_offsets_per_trigger=args.max_offsets_per_trigger)  # fmt: skip
+    table = args.table or s.table_path(pipeline.TABLE_NAME)
+    query = pipeline.start(rows, s, query_name=args.query_name, table_path=table,
+                           trigger=args.trigger or None, to_kafka=not args.no_kafka)  # fmt: skip
+    print(f"streaming into {table} (checkpoint {s.checkpoint_path(args.query_name)}); Ctrl-C stops")
+    signal.signal(signal.SIGTERM, lambda *_: query.stop())
+    try:
+        if args.until_caught_up:
+            pipeline.run_until_caught_up(query, room_ids, timeout=args.timeout)
+        else:
+            last = None
+            while query.isActive:
+                progress = query.lastProgress
+                if progress and progress["batchId"] != last:
+                    last = progress["batchId"]
+                    print(pipeline.describe_progress(progress), flush=True)
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        query.stop()
+        session.stop()
+    if query.exception() is not None:
+        raise LabkitError(f"the streaming query failed: {query.exception()}", "read the error above; "
+                          "`labkit status` checks the brokers")  # fmt: skip
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from labkit import demo
+
+    demo.run(minutes=args.minutes, keep_running=args.keep_running)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Smart-building streaming lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-when-idle", type=float, help="stop after this many seconds without messages")
     p.add_argument("--client-id", default="labkit-bridge", help="MQTT client id: names the persistent session")
     p.set_defaults(func=cmd_bridge)
+
+    p = sub.add_parser("stream", help="run the Spark job: windows per room -> Delta + downsampled topics")
+    p.add_argument("--trigger", default="5 seconds", help='micro-batch interval, e.g. "5 seconds"; "" = as fast as possible')
+    p.add_argument("--max-offsets-per-trigger", type=int, help="cap on records per micro-batch")
+    p.add_argument("--starting-offsets", default="earliest", help="earliest, latest, or Spark's JSON of offsets")
+    p.add_argument("--window", default="10 seconds")
+    p.add_argument("--slide", default="5 seconds")
+    p.add_argument("--watermark", default="10 seconds", help="how late a reading may arrive")
+    p.add_argument("--rooms", type=int, default=8)
+    p.add_argument("--query-name", default="telemetry_5s_agg", help="names the checkpoint")
+    p.add_argument("--table", help="Delta table path (default: <lake>/telemetry_5s_agg)")
+    p.add_argument("--no-kafka", action="store_true", help="write Delta only, not the downsampled topics")
+    p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka is processed")
+    p.add_argument("--timeout", type=float, default=900, help="with --until-caught-up: give up after seconds")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("demo", help="the whole pipeline end to end, in a few minutes")
+    p.add_argument("--minutes", type=float, default=3, help="minutes of sensor time to simulate")
+    p.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -36,6 +36,7 @@ from labkit.progress import Ticker
 
 SCALA_BINARY = "2.13"
 SLF4J_VERSION = "2.0.17"
+SQLITE_JDBC_VERSION = "3.54.1.0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +66,15 @@ def _pyspark_jar_version(prefix: str) -> str:
 
 
 def spark_artifacts() -> list[Artifact]:
-    """The Kafka connector and Delta Lake built for the installed pyspark."""
+    """The Kafka connector and Delta Lake built for the installed pyspark, and SQLite's driver."""
     spark_version = metadata.version("pyspark")
     spark_minor = ".".join(spark_version.split(".")[:2])
     delta_version = metadata.version("delta-spark")
     return [
         Artifact("org.apache.spark", f"spark-sql-kafka-0-10_{SCALA_BINARY}", spark_version),
         Artifact("io.delta", f"delta-spark_{spark_minor}_{SCALA_BINARY}", delta_version),
+        # the JDBC driver that lets Spark read the SQLite rooms table (the stream-static join)
+        Artifact("org.xerial", "sqlite-jdbc", SQLITE_JDBC_VERSION),
     ]
 
 

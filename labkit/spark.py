@@ -39,6 +39,9 @@ def session_config(s: settings_module.Settings, app_name: str) -> dict[str, str]
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        # Delta rebuilds a table's state (e.g. to check an idempotent write's txnVersion) with
+        # 50 tasks by default: 5 s per micro-batch on 2 cores, 1 s with one task.
+        "spark.databricks.delta.snapshotPartitions": "1",
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.memory": s.spark_driver_memory,
         "spark.driver.extraJavaOptions": quiet_logs,

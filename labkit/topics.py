@@ -35,9 +35,13 @@ def raw_topic(room_id: str) -> str:
     return f"telemetry.{room_id}"
 
 
+#: The downsampled topic of a room; Spark fills in ``{room_id}`` per row (labkit.pipeline).
+DOWNSAMPLED_PATTERN = "telemetry.{room_id}.downsampled"
+
+
 def downsampled_topic(room_id: str) -> str:
     """The Kafka topic of a room's windowed aggregates, e.g. ``telemetry.room_1.downsampled``."""
-    return f"telemetry.{room_id}.downsampled"
+    return DOWNSAMPLED_PATTERN.format(room_id=room_id)
 
 
 def lab_topics(room_ids: Iterable[str]) -> list[str]:

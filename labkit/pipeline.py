@@ -1,0 +1,296 @@
+"""The streaming job, as small steps that compose: each is one idea a notebook can show.
+
+    raw = read_raw(spark)                        # Kafka topics telemetry.<room>, as bytes
+    readings = parse(raw)                        # JSON -> typed columns (labkit.schema)
+    readings = with_watermark(readings)          # event time, and how late a reading may be
+    readings = deduplicate(readings)             # the same reading twice counts once
+    windows = aggregate(readings)                # 10 s windows sliding 5 s, per room
+    rows = enrich(windows, read_rooms(spark))    # + room_name, floor, room_type from SQLite
+    query = start_sinks(rows)                    # Delta table + telemetry.<room>.downsampled
+
+:func:`build` chains them and :func:`start` runs the result; the lessons run them one by one.
+
+Guarantees of the two sinks (both written by one ``foreachBatch``, so they get the same rows):
+
+* **Delta: exactly once.** Output mode *append* with a watermark emits each window once, when it
+  is final. Each micro-batch is written with ``txnAppId`` (the query name) and ``txnVersion``
+  (the batch id): if the job dies after writing a batch but before its checkpoint records it,
+  the replayed batch is recognised by Delta and skipped.
+* **Kafka: at least once.** Kafka has no transaction Spark can join, so a replayed batch is
+  sent again. The producer is idempotent (no duplicates from its own retries), and each message
+  is keyed by ``<room_id>|<window_start>``, so a consumer can drop a repeat by its key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from labkit import metadata, rooms, schema, topics
+from labkit import settings as settings_module
+
+TABLE_NAME = "telemetry_5s_agg"
+QUERY_NAME = "telemetry_5s_agg"
+WINDOW = "10 seconds"
+SLIDE = "5 seconds"
+WATERMARK = "10 seconds"
+
+
+# ---------------------------------------------------------------- sources
+
+
+def read_raw(spark, room_ids=None, starting_offsets: str = "earliest",
+             max_offsets_per_trigger: int | None = None, starting_timestamp: int | None = None,
+             s: settings_module.Settings | None = None):  # fmt: skip
+    """The raw room topics as a streaming DataFrame (key, value, topic, offset, timestamp...).
+
+    ``starting_offsets`` is ``earliest``, ``latest`` or Spark's JSON of offsets per partition;
+    ``starting_timestamp`` (ms since the epoch) starts at the first record at or after it.
+    ``max_offsets_per_trigger`` caps a micro-batch, the lab's lever for backpressure.
+    """
+    s = s or settings_module.get()
+    names = [topics.raw_topic(r) for r in (room_ids or rooms.room_ids(8))]
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", s.kafka_bootstrap)
+        .option("subscribe", ",".join(names))
+        .option("failOnDataLoss", "true")
+    )
+    if starting_timestamp is not None:
+        reader = reader.option("startingTimestamp", str(starting_timestamp))
+    else:
+        reader = reader.option("startingOffsets", starting_offsets)
+    if max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
+    return reader.load()
+
+
+def read_rooms(spark, s: settings_module.Settings | None = None):
+    """The SQLite ``rooms`` table through JDBC: the static side of the stream-static join.
+
+    Spark re-reads a JDBC table at every micro-batch (nothing caches it), so a change to the
+    metadata shows up in the windows computed after it: lesson 03 shows exactly that.
+    """
+    s = s or settings_module.get()
+    if not s.metadata_db.exists():
+        metadata.init_metadata(s.metadata_db)
+    return (
+        spark.read.format("jdbc")
+        .option("url", f"jdbc:sqlite:{s.metadata_db}")
+        .option("dbtable", "rooms")
+        .option("driver", "org.sqlite.JDBC")
+        .load()
+    )
+
+
+# ---------------------------------------------------------------- transformations
+
+
+def parse(raw):
+    """Kafka's value bytes -> the raw reading's typed columns (one schema: labkit.schema).
+
+    The bridge let only valid readings into these topics, so every value parses; a row that
+    did not would come out with nulls rather than vanish.
+    """
+    from pyspark.sql import functions as F
+
+    options = {"timestampFormat": schema.SPARK_TIMESTAMP_FORMAT}
+    parsed = F.from_json(F.col("value").cast("string"), schema.raw_spark_schema(), options)
+    return raw.select(parsed.alias("reading")).select("reading.*")
+
+
+def with_watermark(readings, delay: str = WATERMARK):
+    """Declare event time and how late a reading may be: ``delay`` behind the newest seen.
+
+    The watermark decides when a window is final: in append mode Spark emits it once, then
+    forgets it; a reading older than the watermark when it arrives is dropped (counted as
+    ``numRowsDroppedByWatermark``). It is declared once, before every stateful step.
+    """
+    return readings.withWatermark("timestamp", delay)
+
+
+def deduplicate(readings):
+    """Drop repeated readings (same room, same event time), e.g. a bridge's at-least-once resend.
+
+    ``dropDuplicatesWithinWatermark`` remembers each key only until the watermark passes it,
+    so the state stays small however long the stream runs. Needs :func:`with_watermark` first.
+    """
+    return readings.dropDuplicatesWithinWatermark(["room_id", "timestamp"])
+
+
+def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
+    """Windows of ``window`` sliding every ``slide`` per room, with the seed's aggregates.
+
+    Each reading falls into ``window / slide`` windows (two here). A window is emitted once the
+    watermark (see :func:`with_watermark`) has passed its end.
+    """
+    from pyspark.sql import functions as F
+
+    grouped = readings.groupBy(F.window("timestamp", window, slide), "room_id")
+    return grouped.agg(
+        F.avg("temperature").alias("avg_temperature"),
+        F.min("temperature").alias("min_temperature"),
+        F.max("temperature").alias("max_temperature"),
+        F.avg("humidity").alias("avg_humidity"),
+        F.min("humidity").alias("min_humidity"),
+        F.max("humidity").alias("max_humidity"),
+        F.avg("co2_ppm").alias("avg_co2"),
+        F.max("co2_ppm").alias("max_co2"),
+        F.avg("light_lux").alias("avg_light"),
+        F.max("occupancy_count").alias("max_occupancy"),
+        F.count_if("motion_detected").alias("motion_events"),
+        F.avg("energy_kwh").alias("avg_energy"),
+        F.avg("air_quality_index").alias("avg_air_quality"),
+        F.min("air_quality_index").alias("min_air_quality"),
+    ).select(
+        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), "*"
+    ).drop("window")
+
+
+def enrich(windows, rooms_table):
+    """Join the room metadata, then shape the row exactly as the seed's aggregate (one schema).
+
+    A left join: a window of a room missing from the metadata keeps its numbers, with null
+    names, instead of disappearing. The rooms table is tiny, so it is *broadcast*: every task
+    gets a copy and the stream is never shuffled for the join.
+    """
+    from pyspark.sql import functions as F
+
+    names = F.broadcast(rooms_table.select("room_id", "room_name", "floor", "room_type"))
+    joined = windows.join(names, on="room_id", how="left")
+    return joined.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.aggregate_spark_schema()])
+
+
+def build(spark, s: settings_module.Settings | None = None, room_ids=None, window: str = WINDOW,
+          slide: str = SLIDE, watermark: str = WATERMARK, **source_options):  # fmt: skip
+    """read_raw -> parse -> with_watermark -> deduplicate -> aggregate -> enrich: the job's rows."""
+    raw = read_raw(spark, room_ids, s=s, **source_options)
+    readings = deduplicate(with_watermark(parse(raw), watermark))
+    return enrich(aggregate(readings, window, slide), read_rooms(spark, s))
+
+
+# ---------------------------------------------------------------- sinks
+
+
+def to_kafka_messages(rows):
+    """Aggregate rows -> (topic, key, value) columns for Kafka's sink.
+
+    The topic is computed per row from the room id, with the pattern of labkit.topics.
+    """
+    from pyspark.sql import functions as F
+
+    prefix, suffix = topics.DOWNSAMPLED_PATTERN.split("{room_id}")
+    options = {"timestampFormat": schema.SPARK_TIMESTAMP_FORMAT}
+    window_start = F.date_format("window_start", schema.SPARK_TIMESTAMP_FORMAT)
+    return rows.select(
+        F.concat(F.lit(prefix), "room_id", F.lit(suffix)).alias("topic"),
+        F.concat_ws("|", "room_id", window_start).alias("key"),
+        F.to_json(F.struct(*schema.AGGREGATE_COLUMNS), options).alias("value"),
+    )
+
+
+def batch_writer(table_path: str, query_name: str, kafka_bootstrap: str | None):
+    """The ``foreachBatch`` function: one micro-batch to Delta (idempotent), then to Kafka."""
+
+    def write(batch, batch_id: int) -> None:
+        batch.persist()  # computed once, written twice
+        try:
+            (batch.write.format("delta").mode("append")
+             .option("txnAppId", query_name).option("txnVersion", batch_id)
+             .save(table_path))  # fmt: skip
+            if kafka_bootstrap:
+                (to_kafka_messages(batch).write.format("kafka")
+                 .option("kafka.bootstrap.servers", kafka_bootstrap)
+                 .option("kafka.enable.idempotence", "true").option("kafka.acks", "all")
+                 .save())  # fmt: skip
+        finally:
+            batch.unpersist()
+
+    return write
+
+
+def start(rows, s: settings_module.Settings | None = None, query_name: str = QUERY_NAME,
+          table_path: str | None = None, trigger: str = "5 seconds", to_kafka: bool = True):  # fmt: skip
+    """Start the dual-sink query; its checkpoint is ``<lake>/_checkpoints/<query_name>``."""
+    s = s or settings_module.get()
+    table_path = table_path or s.table_path(TABLE_NAME)
+    writer = (
+        rows.writeStream.queryName(query_name)
+        .outputMode("append")
+        .option("checkpointLocation", s.checkpoint_path(query_name))
+        .foreachBatch(batch_writer(table_path, query_name, s.kafka_bootstrap if to_kafka else None))
+    )
+    writer = writer.trigger(processingTime=trigger) if trigger else writer
+    return writer.start()
+
+
+# ---------------------------------------------------------------- watching a query
+
+
+def describe_progress(progress: dict | None) -> str:
+    """One line from a query's progress report: batch, rows, rate, watermark, state, late rows."""
+    if not progress:
+        return "waiting for the first batch..."
+    state = progress.get("stateOperators", [])
+    state_rows = sum(op.get("numRowsTotal", 0) for op in state)
+    late = sum(op.get("numRowsDroppedByWatermark", 0) for op in state)
+    watermark = progress.get("eventTime", {}).get("watermark", "-")
+    return (f"batch {progress['batchId']}: {progress['numInputRows']} rows in, "
+            f"{progress.get('processedRowsPerSecond', 0):.0f} rows/s, watermark {watermark}, "
+            f"state rows {state_rows}, late rows dropped {late}")  # fmt: skip
+
+
+def end_offsets(room_ids=None, s: settings_module.Settings | None = None) -> dict[str, dict[str, int]]:
+    """Where each raw topic ends now, in the JSON shape Spark uses for offsets."""
+    from confluent_kafka import TopicPartition
+
+    s = s or settings_module.get()
+    consumer = topics._consumer(s)
+    try:
+        result = {}
+        for room in room_ids or rooms.room_ids(8):
+            name = topics.raw_topic(room)
+            partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+            result[name] = {str(p): consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                            for p in partitions}  # fmt: skip
+        return result
+    finally:
+        consumer.close()
+
+
+def caught_up(query, targets: dict[str, dict[str, int]]) -> bool:
+    """Whether the query has read up to ``targets`` and then run a batch with no new data.
+
+    That last empty batch matters: it is the one in which the advanced watermark closes the
+    final windows and they are written out.
+    """
+    progress = query.lastProgress
+    if not progress or progress["numInputRows"] != 0:
+        return False
+    reached = json.loads(progress["sources"][0]["endOffset"] or "{}") if progress["sources"] else {}
+    return all(reached.get(t, {}).get(p, -1) >= o for t, parts in targets.items() for p, o in parts.items())
+
+
+def run_until_caught_up(query, room_ids=None, timeout: float = 600, s=None, every: float = 5.0) -> dict:
+    """Block until ``query`` has processed everything in Kafka now, printing progress lines.
+
+    Returns the last progress report. Raises TimeoutError (with the last progress) if the
+    query does not catch up in time, and the query's own error if it failed.
+    """
+    from labkit.progress import Ticker
+
+    targets = end_offsets(room_ids, s)
+    ticker = Ticker(f"{query.name}:", every=every)
+    deadline = time.monotonic() + timeout
+    while not caught_up(query, targets):
+        if query.exception() is not None:
+            raise query.exception()
+        if not query.isActive:
+            raise RuntimeError(f"query {query.name} stopped before catching up")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{query.name} did not catch up in {timeout:.0f} s: "
+                               f"{describe_progress(query.lastProgress)}")  # fmt: skip
+        ticker.update(describe_progress(query.lastProgress))
+        time.sleep(0.5)
+    ticker.done(describe_progress(query.lastProgress))
+    return query.lastProgress
