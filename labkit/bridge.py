@@ -190,6 +190,7 @@ class Bridge:
             remaining = self._producer.flush(30)  # delivery reports acknowledge to MQTT
             if remaining:
                 print(f"bridge: {remaining} messages not confirmed by Kafka; MQTT will resend them")
+            self._producer = None  # releases librdkafka's connections
         if self._mqtt is not None:
             time.sleep(0.2)  # let the network thread send the last acknowledgements
             self._mqtt.disconnect()

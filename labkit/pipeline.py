@@ -193,7 +193,11 @@ def batch_writer(table_path: str, query_name: str, kafka_bootstrap: str | None):
     """The ``foreachBatch`` function: one micro-batch to Delta (idempotent), then to Kafka."""
 
     def write(batch, batch_id: int) -> None:
-        batch.persist()  # computed once, written twice
+        # Computed once, written twice. The count() runs the whole batch, stateful steps
+        # included, even when Delta then skips the write because a run that crashed had
+        # already committed this batch id: Spark requires every state partition to commit.
+        batch.persist()
+        batch.count()
         try:
             (batch.write.format("delta").mode("append")
              .option("txnAppId", query_name).option("txnVersion", batch_id)
@@ -241,21 +245,8 @@ def describe_progress(progress: dict | None) -> str:
 
 
 def end_offsets(room_ids=None, s: settings_module.Settings | None = None) -> dict[str, dict[str, int]]:
-    """Where each raw topic ends now, in the JSON shape Spark uses for offsets."""
-    from confluent_kafka import TopicPartition
-
-    s = s or settings_module.get()
-    consumer = topics._consumer(s)
-    try:
-        result = {}
-        for room in room_ids or rooms.room_ids(8):
-            name = topics.raw_topic(room)
-            partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
-            result[name] = {str(p): consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
-                            for p in partitions}  # fmt: skip
-        return result
-    finally:
-        consumer.close()
+    """Where each raw room topic ends now, in the JSON shape Spark uses for offsets."""
+    return topics.end_offsets([topics.raw_topic(r) for r in room_ids or rooms.room_ids(8)], s)
 
 
 def caught_up(query, targets: dict[str, dict[str, int]]) -> bool:

@@ -219,6 +219,18 @@ log.retention.hours=72
 """
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes, URL-safe base64, as ``kafka-storage random-uuid``.
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with ``-``, which the storage tool's
+    argument parser would read as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def kafka_service(s: Settings) -> Service:
     folder = s.state_dir / "kafka"
     data_dir = folder / "data"
@@ -232,7 +244,7 @@ def kafka_service(s: Settings) -> Service:
         properties.write_text(kafka_server_properties(s, data_dir))
         if (data_dir / "meta.properties").exists():
             return  # formatted by an earlier `up`: keep its topics and offsets
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         result = subprocess.run(
             [str(require_java()), "-cp", classpath(), "kafka.tools.StorageTool",
              "format", "-t", cluster_id, "-c", str(properties)],

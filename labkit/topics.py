@@ -86,6 +86,24 @@ def ensure_topics(topics: Iterable[str], partitions: int = 1, s: settings_module
         for t in names
     ]  # fmt: skip
     _wait(client.incremental_alter_configs(resources))
+    _wait_for_leaders(client, names)
+
+
+def _wait_for_leaders(client: AdminClient, names: list[str], timeout: float = 30) -> None:
+    """A new topic exists a moment before its partitions have a leader to read from or write to."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = client.list_topics(timeout=10).topics
+        waiting = [n for n in names if n not in metadata or metadata[n].error is not None
+                   or any(p.leader < 0 for p in metadata[n].partitions.values())]  # fmt: skip
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise LabkitError(f"topics without a leader after {timeout:.0f} s: {', '.join(waiting[:5])}",
+                              "check the broker's log (`labkit status`, .labkit/logs/kafka.log)")  # fmt: skip
+        time.sleep(0.2)
 
 
 def topic_config(topic: str, s: settings_module.Settings | None = None) -> dict[str, str]:
@@ -94,6 +112,20 @@ def topic_config(topic: str, s: settings_module.Settings | None = None) -> dict[
     client = admin(s)  # keep a reference: the request dies with the client
     entries = client.describe_configs([resource])[resource].result()
     return {name: entry.value for name, entry in entries.items()}
+
+
+def end_offsets(topic_names: Iterable[str], s: settings_module.Settings | None = None) -> dict[str, dict[str, int]]:
+    """Where each topic ends now, per partition, in the JSON shape Spark uses for offsets."""
+    s = s or settings_module.get()
+    consumer = _consumer(s)
+    try:
+        result = {}
+        for name in topic_names:
+            partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+            result[name] = {str(p): watermarks(consumer, name, p)[1] for p in partitions}
+        return result
+    finally:
+        consumer.close()
 
 
 def existing_topics(s: settings_module.Settings | None = None) -> set[str]:
@@ -116,6 +148,22 @@ class Message:
         return self.value.decode("utf-8", errors="replace")
 
 
+def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 10) -> tuple[int, int]:
+    """(first offset, end offset) of a partition, retried while a new topic's leader settles."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+        except KafkaException as error:
+            transient = error.args[0].code() in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                                                 KafkaError.UNKNOWN_TOPIC_OR_PART)  # fmt: skip
+            if not transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _consumer(s: settings_module.Settings) -> Consumer:
     # A throw-away group that never commits: peeking must not move anybody's offsets.
     return Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
@@ -133,7 +181,7 @@ def last_messages(topic: str, n: int = 5, s: settings_module.Settings | None = N
                               "create the lab's topics with `labkit topics`")  # fmt: skip
         assignments, remaining = [], 0
         for p in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            low, high = watermarks(consumer, topic, p, timeout)
             start = max(low, high - n)
             if high > start:
                 assignments.append(TopicPartition(topic, p, start))
@@ -174,7 +222,7 @@ def read_all(topic: str, s: settings_module.Settings | None = None, timeout: flo
         metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
         assignments = []
         for p in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            low, high = watermarks(consumer, topic, p, timeout)
             if high > low:
                 assignments.append(TopicPartition(topic, p, low))
         if not assignments:

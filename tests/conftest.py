@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_STATE = ROOT / ".labkit-test"
+# Two test runs on one machine (say, two developers' checkouts) need different ports and
+# folders: LABKIT_TEST_INSTANCE=1 moves every port up by 100 and the state to .labkit-test-1.
+INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0"))
+TEST_STATE = ROOT / (".labkit-test" + (f"-{INSTANCE}" if INSTANCE else ""))
+
+
+def _port(base: int) -> str:
+    return str(base + 100 * INSTANCE)
+
 
 # Before anything imports labkit.settings: the environment of the whole test run.
 TEST_ENVIRONMENT = {
@@ -20,13 +28,13 @@ TEST_ENVIRONMENT = {
     "LABKIT_STATE_DIR": str(TEST_STATE / "state"),
     "LABKIT_LAKE_ROOT": str(TEST_STATE / "lake"),
     "LABKIT_METADATA_DB": str(TEST_STATE / "data" / "metadata.db"),
-    "LABKIT_MQTT_PORT": "21883",
-    "LABKIT_KAFKA_PORT": "29092",
-    "LABKIT_KAFKA_CONTROLLER_PORT": "29093",
+    "LABKIT_MQTT_PORT": _port(21883),
+    "LABKIT_KAFKA_PORT": _port(29092),
+    "LABKIT_KAFKA_CONTROLLER_PORT": _port(29093),
     "LABKIT_SPARK_MASTER": "local[2]",
-    "LABKIT_SPARK_MASTER_PORT": "27077",
-    "LABKIT_SPARK_MASTER_UI_PORT": "28080",
-    "LABKIT_SPARK_WORKER_UI_PORT": "28083",
+    "LABKIT_SPARK_MASTER_PORT": _port(27077),
+    "LABKIT_SPARK_MASTER_UI_PORT": _port(28080),
+    "LABKIT_SPARK_WORKER_UI_PORT": _port(28083),
 }
 os.environ.update(TEST_ENVIRONMENT)
 

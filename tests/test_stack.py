@@ -144,3 +144,9 @@ def test_unreachable_maven_repository_names_the_artifact(tmp_path):
     assert "kafka_2.13" in result.stderr, result.stderr
     assert "LABKIT_MAVEN_REPO" in result.stderr
     assert not (tmp_path / "jars" / "kafka").exists()
+
+
+def test_cluster_ids_never_look_like_options():
+    ids = [stack.new_cluster_id() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
