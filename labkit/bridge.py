@@ -50,6 +50,7 @@ class Bridge:
         self.rejected: collections.Counter[str] = collections.Counter()
         self.failed = 0  # Kafka refused the write: not acknowledged, so MQTT will resend it
         self.last_message_at = time.monotonic()
+        self.ready = threading.Event()  # set once the broker confirmed the subscription
         self._stopping = threading.Event()
         self._accepting = True
         self._mqtt = None
@@ -86,6 +87,7 @@ class Bridge:
             connected.set()
 
         client.on_connect = on_connect
+        client.on_subscribe = lambda *args: self.ready.set()
         client.on_message = self._on_message
         try:
             client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
@@ -207,9 +209,20 @@ def run_until_signal(s: settings_module.Settings | None = None, room_count: int 
     return bridge
 
 
-def start_in_background(s: settings_module.Settings | None = None, room_count: int = 8) -> tuple[Bridge, threading.Thread]:
-    """Run a bridge in a thread of this process (for notebooks); call ``bridge.stop()`` to end it."""
-    bridge = Bridge(s, room_count)
+def start_in_background(s: settings_module.Settings | None = None, room_count: int = 8,
+                        client_id: str = DEFAULT_CLIENT_ID, timeout: float = 60) -> tuple[Bridge, threading.Thread]:  # fmt: skip
+    """Run a bridge in a thread of this process (for notebooks); call ``bridge.stop()`` to end it.
+
+    Returns once the broker has confirmed the subscription: a reading published before that
+    moment would have no subscriber to be queued for (on a broker that never saw this client id).
+    """
+    bridge = Bridge(s, room_count, client_id)
     thread = threading.Thread(target=bridge.run, kwargs={"progress_every": None}, name="bridge", daemon=True)
     thread.start()
+    deadline = time.monotonic() + timeout
+    while not bridge.ready.wait(0.2):
+        if not thread.is_alive() or time.monotonic() > deadline:
+            bridge.stop()
+            raise LabkitError("the bridge did not subscribe to MQTT in time",
+                              "check `labkit status`; the error above (if any) says why")  # fmt: skip
     return bridge, thread

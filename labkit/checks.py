@@ -64,8 +64,15 @@ def _columns(frame) -> list[str]:
 
 
 def _pandas(frame):
-    """A pandas DataFrame from a Spark or pandas one (Spark's is collected to the driver)."""
-    return frame.toPandas() if hasattr(frame, "toPandas") else frame
+    """A pandas DataFrame from a Spark or pandas one (Spark's is collected to the driver).
+
+    ``collect()`` rather than ``toPandas()``: the latter warns when pyarrow is not installed.
+    """
+    if not hasattr(frame, "toPandas"):
+        return frame
+    import pandas as pd
+
+    return pd.DataFrame([row.asDict() for row in frame.collect()], columns=frame.columns)
 
 
 def expect_columns(frame, columns: Sequence[str], hint: str | None = None, exact: bool = False) -> None:

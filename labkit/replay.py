@@ -51,22 +51,22 @@ def reset_consumer_group(group: str, topic_names: list[str], to_timestamp_ms: in
                          s: settings_module.Settings | None = None) -> dict[str, int]:  # fmt: skip
     """Move ``group``'s committed offsets back to the beginning, or to the first record at or
     after ``to_timestamp_ms``. The group must have no running members (Kafka refuses otherwise).
-    Returns the new offset of each topic's partition 0... n, as ``topic:partition -> offset``.
+    Returns the new offsets as ``{"topic:partition": offset}``.
     """
     s = s or settings_module.get()
-    consumer = topics._consumer(s)
+    consumer = topics.peek_consumer(s)
     try:
         partitions = [TopicPartition(t, p) for t in topic_names
                       for p in consumer.list_topics(t, timeout=10).topics[t].partitions]  # fmt: skip
         if to_timestamp_ms is None:
-            targets = [TopicPartition(tp.topic, tp.partition, consumer.get_watermark_offsets(tp, timeout=10)[0])
+            targets = [TopicPartition(tp.topic, tp.partition, topics.watermarks(consumer, tp.topic, tp.partition)[0])
                        for tp in partitions]  # fmt: skip
         else:
             asked = [TopicPartition(tp.topic, tp.partition, to_timestamp_ms) for tp in partitions]
             targets = consumer.offsets_for_times(asked, timeout=10)
             # past the last record: offsets_for_times answers -1, which means "the end"
             targets = [tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition,
-                       consumer.get_watermark_offsets(tp, timeout=10)[1]) for tp in targets]  # fmt: skip
+                       topics.watermarks(consumer, tp.topic, tp.partition)[1]) for tp in targets]  # fmt: skip
     finally:
         consumer.close()
     client = topics.admin(s)

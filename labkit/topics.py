@@ -117,7 +117,7 @@ def topic_config(topic: str, s: settings_module.Settings | None = None) -> dict[
 def end_offsets(topic_names: Iterable[str], s: settings_module.Settings | None = None) -> dict[str, dict[str, int]]:
     """Where each topic ends now, per partition, in the JSON shape Spark uses for offsets."""
     s = s or settings_module.get()
-    consumer = _consumer(s)
+    consumer = peek_consumer(s)
     try:
         result = {}
         for name in topic_names:
@@ -164,8 +164,8 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 
             time.sleep(0.2)
 
 
-def _consumer(s: settings_module.Settings) -> Consumer:
-    # A throw-away group that never commits: peeking must not move anybody's offsets.
+def peek_consumer(s: settings_module.Settings) -> Consumer:
+    """A consumer in a throw-away group that never commits: peeking moves nobody's offsets."""
     return Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
                      "enable.auto.commit": False, "enable.partition.eof": True})  # fmt: skip
 
@@ -173,7 +173,7 @@ def _consumer(s: settings_module.Settings) -> Consumer:
 def last_messages(topic: str, n: int = 5, s: settings_module.Settings | None = None, timeout: float = 10) -> list[Message]:
     """The last ``n`` messages of each partition of ``topic``, oldest first."""
     s = s or settings_module.get()
-    consumer = _consumer(s)
+    consumer = peek_consumer(s)
     try:
         metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
         if metadata.error is not None:
@@ -217,7 +217,7 @@ def _drain(consumer: Consumer, partitions_left: int, timeout: float) -> list[Mes
 def read_all(topic: str, s: settings_module.Settings | None = None, timeout: float = 30) -> list[Message]:
     """Every message still held in ``topic``, from the beginning to the current end."""
     s = s or settings_module.get()
-    consumer = _consumer(s)
+    consumer = peek_consumer(s)
     try:
         metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
         assignments = []

@@ -1,0 +1,198 @@
+"""The lessons themselves: every notebook runs green, exercises match their solutions.
+
+* every notebook under ``notebooks/`` and ``solutions/`` is executed with papermill, with small
+  parameters, against the session stack (the kernel inherits conftest's environment, so it
+  talks to the test brokers on ports 21883/29092); each one's wall time is printed at the end;
+* ``exercises/`` is exactly what ``tools/make_exercises.py`` writes from ``solutions/``;
+* an unmodified exercise stops at its first TODO cell, with the friendly ``TodoError``;
+* every committed notebook is stripped of outputs and has a ``parameters`` cell.
+
+The kernel: papermill starts the kernel named ``python3``. A ``python3`` kernel spec in the
+user's folder could point at another Python (one without labkit), so the tests write their own
+spec, running this very interpreter, into a temporary folder put first on ``JUPYTER_PATH``.
+Nothing has to be installed by hand, and nothing outside the temporary folder is changed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+COMMITTED = LESSONS + SOLUTIONS + EXERCISES
+
+#: Small values for the parameters a notebook declares (others keep the notebook's defaults).
+SMALL_PARAMETERS = {"minutes": 1}
+
+KERNEL = "python3"
+TIMES: dict[str, float] = {}
+
+
+def _name(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
+def _load_make_exercises():
+    spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "tools" / "make_exercises.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def kernel(tmp_path_factory):
+    """A ``python3`` kernel spec that runs this interpreter (the venv's), first on JUPYTER_PATH."""
+    folder = tmp_path_factory.mktemp("jupyter")
+    spec_dir = folder / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (labkit tests)",
+        "language": "python",
+    }))  # fmt: skip
+    previous = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(folder)] + ([previous] if previous else []))
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    found = KernelSpecManager().get_kernel_spec(KERNEL)
+    assert found.argv[0] == sys.executable, f"kernel {KERNEL} runs {found.argv[0]}, not {sys.executable}"
+    yield KERNEL
+    if previous is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = previous
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_times(request):
+    """Print each notebook's wall time at the end of the module (also with ``-q``)."""
+    yield
+    if not TIMES:
+        return
+    lines = ["", "notebook wall times:"] + [f"  {seconds:6.1f} s  {name}" for name, seconds in TIMES.items()]
+    lines.append(f"  {sum(TIMES.values()):6.1f} s  total")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # show them even when pytest captures output
+        print("\n".join(lines))
+
+
+def execute(path: Path, output: Path, kernel_name: str):
+    """Run ``path`` with papermill into ``output``, with the small parameters it declares."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(path))
+    parameters = {k: v for k, v in SMALL_PARAMETERS.items() if k in declared}
+    began = time.monotonic()
+    try:
+        papermill.execute_notebook(str(path), str(output), kernel_name=kernel_name, cwd=str(path.parent),
+                                   parameters=parameters, progress_bar=False, execution_timeout=600)  # fmt: skip
+    finally:
+        TIMES[_name(path)] = time.monotonic() - began
+        print(f"{_name(path)}: {TIMES[_name(path)]:.1f} s")
+
+
+# ---------------------------------------------------------------- (a) every notebook runs green
+
+
+@pytest.mark.services
+@pytest.mark.spark
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=_name)
+def test_notebook_runs(path, stack, kernel, tmp_path):
+    execute(path, tmp_path / path.name, kernel)
+
+
+# ---------------------------------------------------------------- (b) exercises are generated
+
+
+def test_exercises_are_generated_from_the_solutions():
+    make_exercises = _load_make_exercises()
+    expected = make_exercises.expected_exercises()
+    assert expected, "no solution notebooks in solutions/"
+    committed = {p.name for p in EXERCISES}
+    assert committed == set(expected), (
+        f"exercises/ and solutions/ hold different notebooks: {sorted(committed ^ set(expected))}; "
+        "run .venv/bin/python tools/make_exercises.py"
+    )
+    for name, text in expected.items():
+        assert (ROOT / "exercises" / name).read_text(encoding="utf-8") == text, (
+            f"exercises/{name} drifted from solutions/{name}: edit the solution, then run "
+            ".venv/bin/python tools/make_exercises.py"
+        )
+
+
+def test_make_exercises_replaces_each_region_by_a_todo():
+    make_exercises = _load_make_exercises()
+    solution = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("Intro\n<!-- BEGIN SOLUTION -->\nonly in the solution\n<!-- END SOLUTION -->"),
+        nbformat.v4.new_code_cell("x = 1\nif x:\n    # BEGIN SOLUTION: set y to two\n    y = 2\n    # END SOLUTION\nprint(y)"),
+    ])  # fmt: skip
+    exercise = make_exercises.make_exercise(solution)
+    assert exercise.cells[0].source == "Intro"
+    assert exercise.cells[1].source == 'x = 1\nif x:\n    checks.todo("set y to two")\nprint(y)'
+    assert exercise.cells[1].metadata["tags"] == ["todo"]
+    assert "y = 2" in solution.cells[1].source, "the solution itself is left unchanged"
+    broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# BEGIN SOLUTION\ny = 2")])
+    with pytest.raises(make_exercises.MarkerError, match="without END SOLUTION"):
+        make_exercises.make_exercise(broken)
+
+
+# ---------------------------------------------------------------- (c) an exercise stops at its first TODO
+
+
+@pytest.mark.services
+@pytest.mark.spark
+@pytest.mark.parametrize("path", EXERCISES, ids=_name)
+def test_unmodified_exercise_stops_at_its_first_todo(path, stack, kernel, tmp_path):
+    from papermill.exceptions import PapermillExecutionError
+
+    source = nbformat.read(path, as_version=4)
+    todo_cells = [c for c in source.cells if c.cell_type == "code" and "checks.todo(" in c.source]
+    assert todo_cells, f"{_name(path)} has no TODO"
+    first = todo_cells[0]
+    what = re.search(r'checks\.todo\("(.*)"\)', first.source).group(1)
+
+    output = tmp_path / path.name
+    with pytest.raises(PapermillExecutionError) as failure:
+        execute(path, output, kernel)
+    assert failure.value.ename == "TodoError", failure.value
+    assert f"TODO: {what}." in failure.value.evalue
+    assert "solutions/" in failure.value.evalue, "the message says where help is"
+
+    executed = nbformat.read(output, as_version=4)
+    failed = [c.id for c in executed.cells if c.get("metadata", {}).get("papermill", {}).get("status") == "failed"]
+    assert failed == [first.id], f"expected the first TODO cell {first.id} to fail, got {failed}"
+
+
+# ---------------------------------------------------------------- (d) committed notebooks are clean
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=_name)
+def test_committed_notebook_is_clean(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    with_output = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not with_output, f"{_name(path)}: cells {with_output} have outputs; strip them before committing"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{_name(path)}: needs exactly one code cell tagged `parameters`, has {len(tagged)}"
+    assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# "), "a title first"
+    assert "**Time:**" in notebook.cells[0].source, f"{_name(path)}: the first cell states a time estimate"
+    # One code path for every profile: a notebook never asks which one it runs on.
+    branching = [c.source for c in code if re.search(r"\.embedded\b|\.profile\b|LABKIT_PROFILE", c.source)]
+    assert not branching, f"{_name(path)} looks at the profile: {branching[0][:80]!r}"
+
+
+def test_every_lesson_folder_has_notebooks():
+    assert LESSONS and SOLUTIONS and EXERCISES
+    assert [p.name for p in LESSONS][:2] == ["00_setup.ipynb", "01_ingestion.ipynb"]
