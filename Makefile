@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench lab clean
+.PHONY: setup demo test bench lab workshop clean
 
 setup: $(VENV)/.installed
 
@@ -23,12 +23,17 @@ test: setup
 	$(BIN)/pytest
 
 bench: setup
+	$(BIN)/python bench/stack.py
 	$(BIN)/python bench/bridge.py
+	$(BIN)/python bench/pipeline.py
+
+workshop: setup
+	$(BIN)/python tools/run_workshop.py --out out/workshop
 
 lab: setup
 	$(BIN)/labkit up
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab
 
 clean:
 	-$(BIN)/labkit down
-	rm -rf .labkit .labkit-test data lake
+	rm -rf .labkit .labkit-test* data lake out
