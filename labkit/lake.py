@@ -50,3 +50,16 @@ def append_with_new_columns(df, path: str) -> None:
     with it, the new columns are added and older rows read them as null.
     """
     df.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+
+
+def remove(spark, *paths: str) -> None:
+    """Delete tables or checkpoints, so a lesson can be run again from a clean slate.
+
+    Goes through Hadoop's FileSystem API, the one Spark itself writes with, so the same call
+    works for a local lake and for an ``s3a://`` bucket. A path that does not exist is fine.
+    """
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for path in paths:
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        hadoop_path.getFileSystem(conf).delete(hadoop_path, True)

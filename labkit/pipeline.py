@@ -65,6 +65,23 @@ def read_raw(spark, room_ids=None, starting_offsets: str = "earliest",
     return reader.load()
 
 
+def read_raw_batch(spark, starting_offsets: dict, ending_offsets: dict, s: settings_module.Settings | None = None):
+    """The same topics as :func:`read_raw`, but as a *batch* DataFrame between two offset snapshots.
+
+    A batch read of exactly the records a streaming query read is what its result is compared
+    with (``labkit.feed.Sent.before`` / ``.after`` are such snapshots).
+    """
+    s = s or settings_module.get()
+    return (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", s.kafka_bootstrap)
+        .option("subscribe", ",".join(ending_offsets))
+        .option("startingOffsets", json.dumps(starting_offsets))
+        .option("endingOffsets", json.dumps(ending_offsets))
+        .load()
+    )
+
+
 def read_rooms(spark, s: settings_module.Settings | None = None):
     """The SQLite ``rooms`` table through JDBC: the static side of the stream-static join.
 

@@ -22,11 +22,11 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
-from labkit import bridge, lake, metadata, pipeline, replay, rooms, schema, simulator, topics
+from labkit import bridge, lake, metadata, pipeline, reference, replay, rooms, schema, simulator, topics
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
@@ -64,78 +64,14 @@ def published(stack):
 
 
 def raw_records(published) -> list[tuple[str, int, dict]]:
-    """(room, offset, record) of the module's readings, read back from Kafka."""
-    out = []
-    for room in ROOMS:
-        name = topics.raw_topic(room)
-        low, high = published["before"][name]["0"], published["after"][name]["0"]
-        for m in topics.read_all(name):
-            if low <= m.offset < high:
-                out.append((room, m.offset, json.loads(m.value)))
-    return out
-
-
-# ---------------------------------------------------------------- the independent computation
+    """(topic, offset, record) of the module's readings, read back from Kafka."""
+    return reference.records_between(published["before"], published["after"])
 
 
 def expected_windows(records, rooms_table, final_watermark: datetime) -> dict:
-    """The seed's aggregates per (room, window), computed in plain Python.
-
-    1. Late readings: a reading whose event time is more than the watermark delay behind the
-       newest reading of its room that arrived before it (Kafka offset order). The simulation
-       makes this unambiguous: readings are at most 3 s out of order or 90 s late.
-    2. Duplicates (same room and event time) count once: the first to arrive.
-    3. Each reading belongs to the two 10 s windows, starting at multiples of 5 s, that hold it.
-    4. Only windows that the final watermark has closed (end <= watermark) are final.
-    """
-    kept, newest, seen = [], {}, set()
-    for room, _, record in sorted(records, key=lambda r: (r[0], r[1])):
-        t = schema.parse_timestamp(record["timestamp"])
-        behind = (newest[room] - t).total_seconds() if room in newest else 0
-        assert behind <= 5 or behind >= 60, f"ambiguous lateness {behind} s: fix the test's parameters"
-        newest[room] = max(newest.get(room, t), t)
-        if behind >= 60:
-            continue  # late
-        if (room, t) in seen:
-            continue  # duplicate
-        seen.add((room, t))
-        kept.append((t, record))
-
-    groups = collections.defaultdict(list)
-    for t, record in kept:
-        seconds = t.timestamp()
-        first_start = math.floor(seconds / SLIDE_S) * SLIDE_S - (WINDOW_S - SLIDE_S)
-        for start in range(int(first_start), int(seconds) + 1, SLIDE_S):
-            if start <= seconds < start + WINDOW_S:
-                groups[(record["room_id"], start)].append(record)
-
-    names = {r["room_id"]: r for r in rooms_table}
-    result = {}
-    for (room, start), rs in groups.items():
-        window_start = datetime.fromtimestamp(start, timezone.utc)
-        window_end = window_start + timedelta(seconds=WINDOW_S)
-        if window_end > final_watermark:
-            continue
-
-        def values(field):
-            return [r[field] for r in rs]
-
-        def mean(field):
-            return sum(values(field)) / len(rs)
-
-        meta = names[room]
-        result[(room, window_start)] = {
-            "window_start": window_start, "window_end": window_end, "room_id": room,
-            "room_name": meta["room_name"], "floor": meta["floor"], "room_type": meta["room_type"],
-            "avg_temperature": mean("temperature"), "min_temperature": min(values("temperature")),
-            "max_temperature": max(values("temperature")), "avg_humidity": mean("humidity"),
-            "min_humidity": min(values("humidity")), "max_humidity": max(values("humidity")),
-            "avg_co2": mean("co2_ppm"), "max_co2": max(values("co2_ppm")), "avg_light": mean("light_lux"),
-            "max_occupancy": max(values("occupancy_count")), "motion_events": sum(values("motion_detected")),
-            "avg_energy": mean("energy_kwh"), "avg_air_quality": mean("air_quality_index"),
-            "min_air_quality": min(values("air_quality_index")),
-        }  # fmt: skip
-    return result
+    """The seed's aggregates per (room, window), computed in plain Python by labkit.reference."""
+    rows = reference.windows(records, rooms_table, final_watermark, WINDOW_S, SLIDE_S)
+    return {(r["room_id"], r["window_start"]): r for r in rows}
 
 
 def assert_same_rows(actual: dict, expected: dict) -> None:
