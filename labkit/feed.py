@@ -14,12 +14,17 @@ the topics.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import time
 from typing import Sequence
 
 from labkit import bridge, progress, rooms, simulator, topics
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
+
+#: Seconds without a message after which the bridge's queued backlog counts as delivered.
+QUIET_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +35,7 @@ class Sent:
     after: dict[str, dict[str, int]]  # ... and after them
     produced: int  # valid readings written to telemetry.<room>
     rejected: dict[str, int]  # invalid ones written to telemetry.dlq, by reason
-    counters: str  # the bridge's own summary line
+    counters: str  # a one-line summary, for the notebook
 
     @property
     def count(self) -> int:
@@ -54,21 +59,35 @@ def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str
     room_ids = list(room_ids or rooms.room_ids(8))
     names = raw_topics(room_ids)
     topics.ensure_topics(topics.lab_topics(room_ids), s=s)
-    before = topics.end_offsets(names, s)
     running, thread = bridge.start_in_background(s, room_count=len(room_ids))
     try:
+        # The bridge's MQTT session is persistent: readings published while no bridge ran
+        # (by `labkit simulate`, say) were queued for it and arrive first. Let them pass
+        # before taking the "before" offsets, so that they are not counted as this run's.
+        progress.wait_until(lambda: time.monotonic() - running.last_message_at > QUIET_S
+                            and _handled(running) == running.received,
+                            "bridge: forwarding readings queued earlier", timeout=timeout)  # fmt: skip
+        produced_before, rejected_before = running.produced, collections.Counter(running.rejected)
+        before = topics.end_offsets(names, s)
         simulator.publish(messages, host=s.mqtt_host, port=s.mqtt_port)
 
-        def handled() -> int:
-            return running.produced + sum(running.rejected.values())
+        def this_run() -> int:
+            return running.produced - produced_before + sum((running.rejected - rejected_before).values())
 
-        arrived = progress.wait_until(lambda: handled() >= len(messages), "bridge: writing to Kafka", timeout=timeout)
+        arrived = progress.wait_until(lambda: this_run() >= len(messages), "bridge: writing to Kafka", timeout=timeout)
     finally:
         running.stop()
         thread.join(60)
     if not arrived:
-        raise LabkitError(f"only {handled():,} of {len(messages):,} messages reached Kafka in {timeout:.0f} s "
-                          f"({running.counters()})",
+        raise LabkitError(f"only {this_run():,} of {len(messages):,} messages reached Kafka in {timeout:.0f} s",
                           "check `labkit status`; if the brokers are healthy, run the cell again")  # fmt: skip
     after = topics.end_offsets(names, s)
-    return Sent(before, after, running.produced, dict(running.rejected), running.counters())
+    produced, rejected = running.produced - produced_before, dict(running.rejected - rejected_before)
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(rejected.items()))
+    summary = f"{len(messages):,} sent, {produced:,} into the room topics, {sum(rejected.values()):,} to the dead-letter topic"
+    return Sent(before, after, produced, rejected, summary + (f" ({reasons})" if reasons else ""))
+
+
+def _handled(running: bridge.Bridge) -> int:
+    """Messages the bridge has finished with: written to a room topic or to the dead-letter topic."""
+    return running.produced + sum(running.rejected.values())

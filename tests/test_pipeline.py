@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from labkit import bridge, lake, metadata, pipeline, reference, replay, rooms, schema, simulator, topics
+from labkit import feed, lake, metadata, pipeline, reference, replay, rooms, schema, simulator, topics
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
@@ -44,22 +44,13 @@ MAX_OFFSETS = 200  # many small micro-batches, so the watermark advances during 
 def published(stack):
     """Simulate 2 minutes of 8 rooms through MQTT and the bridge; return the Kafka offset range."""
     metadata.init_metadata(stack.metadata_db)
-    topics.ensure_topics(topics.lab_topics(ROOMS))
-    before = pipeline.end_offsets(ROOMS)
-    running, thread = bridge.start_in_background()
     messages = list(simulator.generate(
         rooms=ROOMS, start=START, duration=120, seed=11, out_of_order_fraction=0.05,
         late_fraction=0.03, late_delay=LATE_DELAY_S, duplicate_fraction=0.02,
     ))  # fmt: skip
-    simulator.publish(messages, progress_every=None)
-    deadline = time.monotonic() + 60
-    while running.produced < len(messages) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    running.stop()
-    thread.join(30)
-    assert running.produced == len(messages), running.counters()
-    after = pipeline.end_offsets(ROOMS)
-    assert sum(after[t]["0"] - before[t]["0"] for t in after) == len(messages)
+    sent = feed.through_bridge(messages)
+    assert sent.produced == sent.count == len(messages), sent.counters
+    before, after = sent.before, sent.after
     return {"before": before, "after": after, "messages": messages}
 
 
