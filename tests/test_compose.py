@@ -243,8 +243,8 @@ def check_depends_on(compose: dict) -> list[str]:
                 problems.append(f"{name}: should wait for {dependency} to be healthy, not {condition}")
             elif condition == "service_healthy" and not (target.get("healthcheck") or {}).get("test"):
                 problems.append(f"{name}: waits for {dependency} to be healthy, but it has no healthcheck")
-            elif target.get("profiles") and not service.get("profiles"):
-                problems.append(f"{name}: depends on {dependency}, which only runs in profile {target['profiles']}")
+            elif target.get("profiles") and set(service.get("profiles") or ["(none)"]) - set(target["profiles"]):
+                problems.append(f"{name}: starts without {dependency}, which only runs in profile {target['profiles']}")
     return problems
 
 
@@ -376,7 +376,7 @@ def check_volumes(compose: dict) -> list[str]:
 
 
 def check_lab_services(compose: dict) -> list[str]:
-    """simulator, bridge, topics and stream run the labkit commands; stream is in a profile."""
+    """simulator, bridge, topics and stream run the labkit commands; the live ones are in profiles."""
     problems = []
     svc = services(compose)
     for name, commands in LAB_COMMANDS.items():
@@ -390,6 +390,9 @@ def check_lab_services(compose: dict) -> list[str]:
                 problems.append(f"{name}: should run `{' '.join(command)}`")
     if "stream" in svc and not svc["stream"].get("profiles"):
         problems.append("stream: should only start with its profile (docker compose --profile stream up)")
+    for name in ("simulator", "bridge"):  # live readings would disturb the lessons' exact checks
+        if name in svc and "live" not in (svc[name].get("profiles") or []):
+            problems.append(f"{name}: should only start with the profile `live` (or `stream`), not beside the lessons")
     jupyter = svc.get("jupyter", {})
     mounted = volume_mounts(jupyter)
     for folder in ("notebooks", "exercises", "solutions"):
@@ -596,6 +599,7 @@ BREAKAGES = [
     (check_volumes, _set("services/redpanda/volumes", None)),
     (check_volumes, _set("services/spark-worker/volumes", None)),
     (check_lab_services, _set("services/stream/profiles", None)),
+    (check_lab_services, _set("services/bridge/profiles", None)),
     (check_lab_services, _set("services/simulator/command", ["labkit", "simulate"])),
 ]
 
