@@ -4,7 +4,9 @@
   parameters, against the session stack (the kernel inherits conftest's environment, so it
   talks to the test brokers on ports 21883/29092); each one's wall time is printed at the end;
 * ``exercises/`` is exactly what ``tools/make_exercises.py`` writes from ``solutions/``;
-* an unmodified exercise stops at its first TODO cell, with the friendly ``TodoError``;
+* an unmodified exercise stops at its first TODO cell, with the friendly ``TodoError``: shown
+  statically for every exercise (same cells as its solution up to there) and by executing the
+  first one (``LABKIT_ALL_EXERCISES=1`` executes them all, a few minutes more);
 * every committed notebook is stripped of outputs and has a ``parameters`` cell.
 
 The kernel: papermill starts the kernel named ``python3``. A ``python3`` kernel spec in the
@@ -150,9 +152,38 @@ def test_make_exercises_replaces_each_region_by_a_todo():
 # ---------------------------------------------------------------- (c) an exercise stops at its first TODO
 
 
+def _first_todo(notebook) -> int:
+    return next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "checks.todo(" in c.source)
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=_name)
+def test_an_exercise_runs_its_solutions_cells_until_its_first_todo(path):
+    """Why executing one exercise (below) vouches for all of them.
+
+    Everything an exercise runs before its first TODO is, cell for cell, what its solution runs
+    (and the solution runs green in ``test_notebook_runs``); the first TODO cell runs the
+    solution's lines up to the region, then ``checks.todo``, which raises TodoError. So each
+    exercise stops exactly there, and executing them all would repeat the solutions' setup.
+    """
+    exercise = nbformat.read(path, as_version=4)
+    solution = nbformat.read(ROOT / "solutions" / path.name, as_version=4)
+    first = _first_todo(exercise)
+    before = [c.source for c in exercise.cells[:first] if c.cell_type == "code"]
+    assert before == [c.source for c in solution.cells[:first] if c.cell_type == "code"], (
+        f"{_name(path)}: the code before the first TODO differs from the solution's")
+    lead, todo_line = exercise.cells[first].source.split("checks.todo(", 1)[0], "checks.todo("
+    assert solution.cells[first].source.startswith(lead.rstrip(" ")), f"{_name(path)}: the TODO cell's first lines differ"
+    assert "from labkit import" in "\n".join(before) and "checks" in "\n".join(before), (
+        f"{_name(path)}: `checks` must be imported before the first {todo_line}")
+
+
+#: The exercises executed for real (the test above covers the others); LABKIT_ALL_EXERCISES=1: all.
+EXECUTED_EXERCISES = EXERCISES if os.environ.get("LABKIT_ALL_EXERCISES") else EXERCISES[:1]
+
+
 @pytest.mark.services
 @pytest.mark.spark
-@pytest.mark.parametrize("path", EXERCISES, ids=_name)
+@pytest.mark.parametrize("path", EXECUTED_EXERCISES, ids=_name)
 def test_unmodified_exercise_stops_at_its_first_todo(path, stack, kernel, tmp_path):
     from papermill.exceptions import PapermillExecutionError
 
