@@ -6,8 +6,9 @@ The lab runs in two places (see DESIGN.md):
   a Spark standalone cluster on this machine, and the lake is a local folder.
 * ``compose``: the services run in Docker containers and labkit only talks to them.
 
-Notebooks never ask which profile is active. They call ``labkit.settings.get()`` and use the
-endpoints it returns, so a notebook that runs in CI runs unchanged in the Docker workshop.
+Notebooks never ask which profile is active. They call ``labkit.settings.get()`` (or
+``use_profile(profile)`` with their papermill parameter) and use the endpoints it returns, so a
+notebook that runs in CI runs unchanged in the Docker workshop.
 
 Every value can be overridden by an environment variable. The table of variables lives in
 ``ENVIRONMENT`` below (and is printed by ``labkit settings``), so the documentation and the code
@@ -180,6 +181,27 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
 def get() -> Settings:
     """The settings of this process, read from the environment once and then kept."""
     return load()
+
+
+def use_profile(profile: str | None = None) -> Settings:
+    """Choose the profile for this process and return its settings: a notebook's ``profile``.
+
+    Every notebook has a papermill parameter ``profile``. Left at ``None`` it changes nothing:
+    ``LABKIT_PROFILE`` decides (embedded when unset), which is how the same notebook runs in CI
+    and, unchanged, inside the Docker workshop. A batch run can pick one explicitly, e.g.
+    ``papermill notebooks/02_windowing.ipynb out.ipynb -p profile compose``.
+
+    The choice goes into this process's environment, so the processes a lesson starts (lesson
+    07's ``labkit stream``) make the same one, and the cached settings are read again.
+    """
+    if profile is not None:
+        chosen = str(profile).strip().lower()
+        if chosen not in PROFILES:
+            raise ValueError(f"profile={profile!r} is not a profile: use one of {', '.join(PROFILES)} (or None)")
+        if os.environ.get("LABKIT_PROFILE") != chosen:
+            os.environ["LABKIT_PROFILE"] = chosen
+            get.cache_clear()
+    return get()
 
 
 def describe(settings: Settings | None = None) -> str:

@@ -7,7 +7,9 @@
 * an unmodified exercise stops at its first TODO cell, with the friendly ``TodoError``: shown
   statically for every exercise (same cells as its solution up to there) and by executing the
   first one (``LABKIT_ALL_EXERCISES=1`` executes them all, a few minutes more);
-* every committed notebook is stripped of outputs and has a ``parameters`` cell.
+* the ``profile`` parameter reaches labkit (lesson 00 with ``profile="compose"`` asks for Docker);
+* every committed notebook is stripped of outputs and has a ``parameters`` cell declaring
+  ``profile`` (and ``minutes``, ``interval_s``, ``seed`` where it simulates readings).
 
 The kernel: papermill starts the kernel named ``python3``. A ``python3`` kernel spec in the
 user's folder could point at another Python (one without labkit), so the tests write their own
@@ -205,7 +207,30 @@ def test_unmodified_exercise_stops_at_its_first_todo(path, stack, kernel, tmp_pa
     assert failed == [first.id], f"expected the first TODO cell {first.id} to fail, got {failed}"
 
 
-# ---------------------------------------------------------------- (d) committed notebooks are clean
+# ---------------------------------------------------------------- (d) the profile parameter
+
+
+def test_profile_parameter_reaches_labkit(kernel, tmp_path):
+    """``-p profile compose`` makes lesson 00 look for the Docker stack (absent here), and say so.
+
+    Runs only the cells up to the stack check, without Spark: a few seconds. The services it
+    looks for (``mosquitto``, ``redpanda``) are Docker host names that do not resolve here.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    path = ROOT / "notebooks" / "00_setup.ipynb"
+    output = tmp_path / path.name
+    with pytest.raises(PapermillExecutionError) as failure:
+        papermill.execute_notebook(str(path), str(output), kernel_name=kernel, cwd=str(path.parent),
+                                   parameters={"profile": "compose", "timeout_s": 5}, progress_bar=False)  # fmt: skip
+    assert failure.value.ename == "LabkitError", failure.value
+    assert "docker compose up" in failure.value.evalue, "the error says how to start the compose stack"
+    printed = "".join(o.get("text", "") for c in nbformat.read(output, as_version=4).cells for o in c.get("outputs", []))
+    assert "profile: compose" in printed and "redpanda" in printed, "the settings cell shows the compose endpoints"
+
+
+# ---------------------------------------------------------------- (e) committed notebooks are clean
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=_name)
@@ -219,6 +244,11 @@ def test_committed_notebook_is_clean(path):
     assert len(tagged) == 1, f"{_name(path)}: needs exactly one code cell tagged `parameters`, has {len(tagged)}"
     assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# "), "a title first"
     assert "**Time:**" in notebook.cells[0].source, f"{_name(path)}: the first cell states a time estimate"
+    declared = set(re.findall(r"^(\w+)(?:\s*,\s*\w+)*\s*=", tagged[0].source, flags=re.M))
+    assert "profile" in declared, f"{_name(path)}: the parameters cell needs `profile` (None: as the environment says)"
+    if any("simulator.generate(" in c.source for c in code):  # a lesson with readings: how many, how fast, which
+        missing = {"minutes", "interval_s", "seed"} - declared
+        assert not missing, f"{_name(path)}: the parameters cell lacks {sorted(missing)}"
     # One code path for every profile: a notebook never asks which one it runs on.
     branching = [c.source for c in code if re.search(r"\.embedded\b|\.profile\b|LABKIT_PROFILE", c.source)]
     assert not branching, f"{_name(path)} looks at the profile: {branching[0][:80]!r}"

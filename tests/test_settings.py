@@ -67,3 +67,24 @@ def test_describe_hides_secrets():
     text = settings.describe(settings.load({"AWS_SECRET_ACCESS_KEY": "hunter2"}))
     assert "hunter2" not in text
     assert "LABKIT_KAFKA_PORT" in text
+
+
+def test_use_profile_none_keeps_the_environment_and_a_name_switches(monkeypatch):
+    """A notebook's ``profile`` parameter: None changes nothing; a name reaches child processes."""
+    monkeypatch.setenv("LABKIT_PROFILE", "embedded")
+    settings.get.cache_clear()
+    try:
+        assert settings.use_profile(None).profile == "embedded"
+        chosen = settings.use_profile(" Compose ")
+        assert chosen.profile == "compose" and chosen.kafka_host == "redpanda"
+        assert settings.get() is chosen, "later calls of get() see the chosen profile"
+        import os
+
+        assert os.environ["LABKIT_PROFILE"] == "compose", "a process the notebook starts makes the same choice"
+        assert settings.use_profile(None).profile == "compose", "None keeps the choice made"
+        with pytest.raises(ValueError, match=r"embedded, compose \(or None\)"):
+            settings.use_profile("docker")
+        assert settings.get().profile == "compose", "a refused name changes nothing"
+    finally:
+        monkeypatch.undo()
+        settings.get.cache_clear()
