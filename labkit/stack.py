@@ -275,7 +275,13 @@ def kafka_service(s: Settings) -> Service:
 
 
 def spark_services(s: Settings) -> list[Service]:
-    """A standalone master and one worker, started from the pyspark install's ``spark-class``."""
+    """A standalone master and one worker, started from the pyspark install's ``spark-class``.
+
+    The worker offers 4 cores (task slots, not CPUs) and 2 GB, as in the compose stack: each
+    application takes 2 slots and 1 GB (``spark.cores.max`` in labkit.spark), so a notebook's
+    session and the ``labkit stream`` job it starts (lesson 07) run side by side. With only 2
+    slots the second application would wait for the first one forever.
+    """
     spark_home = jars.pyspark_home()
     spark_class = str(spark_home / "bin" / "spark-class")
     folder = s.state_dir / "spark"
@@ -315,7 +321,7 @@ def spark_services(s: Settings) -> list[Service]:
         port=s.spark_worker_ui_port,
         healthy=worker_alive,
         command=lambda: [spark_class, "org.apache.spark.deploy.worker.Worker", master_url,
-                         "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
+                         "--host", "127.0.0.1", "--cores", "4", "--memory", "2g",
                          "--webui-port", str(s.spark_worker_ui_port), "--work-dir", str(folder / "work")],
         env=env,
         ports={s.spark_worker_ui_port: "LABKIT_SPARK_WORKER_UI_PORT"},

@@ -1,10 +1,10 @@
 """The ``s3a://`` lake, for real: Spark writes a Delta table through Hadoop's S3A connector.
 
 In the Docker workshop the lake is a MinIO bucket (``s3a://datalake``). CI has no Docker, so
-here an S3-compatible server runs on loopback instead: moto's server mode, an S3 *test double*
-(DESIGN.md allows one for this code path only; MinIO stays the real thing in compose). What is
-real is everything on the lab's side: ``labkit.jars.resolve("s3a")`` (hadoop-aws and the AWS
-SDK), ``labkit.spark.s3a_config`` and Delta's S3 log store, speaking HTTP to a server.
+here the lake is a bucket on conftest's ``s3_server``, an S3 *test double* (DESIGN.md allows one
+for this code path only; MinIO stays the real thing in compose). What is real is everything on
+the lab's side: ``labkit.jars.resolve("s3a")`` (hadoop-aws and the AWS SDK),
+``labkit.spark.s3a_config`` and Delta's S3 log store, speaking HTTP to a server.
 
 Spark runs in a child process for two reasons: one Python process holds one SparkContext, and
 the s3a settings are read from the environment when the session is *created*, so they must be
@@ -13,8 +13,6 @@ in the environment before the child starts.
 
 import json
 import os
-import random
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,36 +22,6 @@ import pytest
 pytestmark = [pytest.mark.s3a, pytest.mark.spark]
 
 BUCKET = "lab-test-lake"
-# Learning-only credentials: the test double accepts any key, they just have to be present.
-ACCESS_KEY = "labkit-test"
-SECRET_KEY = "labkit-test-secret"
-
-
-def free_port(low: int = 40000, high: int = 49999) -> int:
-    """A free TCP port in the 4xxxx range (other lab work uses 1883, 9092, 2xxxx and 3xxxx)."""
-    for port in random.sample(range(low, high), 50):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError(f"no free port between {low} and {high}")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """An S3-compatible server on 127.0.0.1 with one empty bucket; stopped after the module."""
-    pytest.importorskip("moto.server", reason="pip install -e '.[test]' (moto[server])")
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)  # fmt: skip
-    s3.create_bucket(Bucket=BUCKET)
-    yield endpoint, s3
-    server.stop()
 
 
 CHILD = textwrap.dedent("""
@@ -83,18 +51,10 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_delta_table_through_s3a_with_time_travel(s3_endpoint, tmp_path):
-    endpoint, s3 = s3_endpoint
+def test_delta_table_through_s3a_with_time_travel(s3_server, tmp_path):
     script = tmp_path / "s3a_child.py"
     script.write_text(CHILD)
-    env = {
-        **os.environ,
-        "LABKIT_LAKE_ROOT": f"s3a://{BUCKET}",
-        "LABKIT_S3_ENDPOINT": endpoint,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_REGION": "us-east-1",
-    }
+    env = {**os.environ, **s3_server.lake_environment(BUCKET)}
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             env=env, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
@@ -107,8 +67,7 @@ def test_delta_table_through_s3a_with_time_travel(s3_endpoint, tmp_path):
     assert outcome["history"] == ["WRITE", "WRITE"], "newest first: the overwrite, then the first write"
 
     # The files really are in the bucket: both commits of the Delta log, and Parquet data.
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-            for o in page.get("Contents", [])]  # fmt: skip
+    keys = s3_server.keys(BUCKET)
     assert "time_travel/_delta_log/00000000000000000000.json" in keys
     assert "time_travel/_delta_log/00000000000000000001.json" in keys
     assert any(k.startswith("time_travel/") and k.endswith(".parquet") for k in keys)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -81,4 +82,49 @@ def test_the_same_through_a_standalone_cluster(stack, tmp_path):
         assert outcome["executors"] >= 2, "the driver and at least one executor on the worker"
         assert outcome["values"] == [r["n"] for r in records]
     finally:
+        stack_module.down(stack, only=["spark-worker", "spark-master"])
+
+
+HOLDING_SCRIPT = textwrap.dedent("""
+    import pathlib, sys, time
+    from labkit import spark as spark_module
+    session = spark_module.get_session(sys.argv[1], verbose=False)
+    assert session.range(1000).count() == 1000        # a job that needs an executor
+    pathlib.Path(sys.argv[2]).write_text("ran")         # tell the test
+    while not pathlib.Path(sys.argv[3]).exists():       # hold the application, as a notebook does
+        time.sleep(0.2)
+    session.stop()
+""")
+
+
+def test_a_notebook_and_a_stream_job_share_the_cluster(stack, tmp_path):
+    """Lesson 07 on a cluster: the notebook's session holds its cores while `labkit stream` runs.
+
+    Both are applications of the same worker. If the worker offered fewer task slots than two
+    applications take (``spark.cores.max`` each), the second would wait forever ("Initial job has
+    not accepted any resources"), which is what happened before the worker got 4 cores.
+    """
+    script = tmp_path / "hold.py"
+    script.write_text(HOLDING_SCRIPT)
+    release = tmp_path / "release"
+    env = {**os.environ, "LABKIT_SPARK_MASTER": f"spark://127.0.0.1:{stack.spark_master_port}"}
+    children = []
+    try:
+        stack_module.up(stack, spark_cluster=True)
+        for name in ("notebook", "stream-job"):
+            ran = tmp_path / f"{name}.ran"
+            log = open(tmp_path / f"{name}.log", "wb")
+            children.append(subprocess.Popen([sys.executable, str(script), f"labkit-test-{name}", str(ran), str(release)],
+                                             stdout=log, stderr=subprocess.STDOUT, env=env))  # fmt: skip
+            deadline = time.monotonic() + 180
+            while not ran.exists() and children[-1].poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert ran.exists(), (f"the {name} application ran no job while {len(children) - 1} other held the "
+                                  f"cluster; its log ends with:\n" + (tmp_path / f"{name}.log").read_text()[-1500:])
+        release.touch()
+        assert [child.wait(timeout=60) for child in children] == [0, 0]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
         stack_module.down(stack, only=["spark-worker", "spark-master"])
