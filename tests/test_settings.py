@@ -1,6 +1,7 @@
 """labkit.settings: defaults per profile, overrides, and errors that say what to fix."""
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,6 @@ def test_use_profile_none_keeps_the_environment_and_a_name_switches(monkeypatch)
         chosen = settings.use_profile(" Compose ")
         assert chosen.profile == "compose" and chosen.kafka_host == "redpanda"
         assert settings.get() is chosen, "later calls of get() see the chosen profile"
-        import os
-
         assert os.environ["LABKIT_PROFILE"] == "compose", "a process the notebook starts makes the same choice"
         assert settings.use_profile(None).profile == "compose", "None keeps the choice made"
         with pytest.raises(ValueError, match=r"embedded, compose \(or None\)"):

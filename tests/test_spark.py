@@ -11,7 +11,7 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
-from labkit import settings, stack as stack_module, topics
+from labkit import stack as stack_module, topics
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
@@ -113,14 +113,14 @@ def test_a_notebook_and_a_stream_job_share_the_cluster(stack, tmp_path):
         stack_module.up(stack, spark_cluster=True)
         for name in ("notebook", "stream-job"):
             ran = tmp_path / f"{name}.ran"
-            log = open(tmp_path / f"{name}.log", "wb")
-            children.append(subprocess.Popen([sys.executable, str(script), f"labkit-test-{name}", str(ran), str(release)],
-                                             stdout=log, stderr=subprocess.STDOUT, env=env))  # fmt: skip
+            with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own handle
+                children.append(subprocess.Popen([sys.executable, str(script), f"labkit-test-{name}", str(ran),
+                                                  str(release)], stdout=log, stderr=subprocess.STDOUT, env=env))  # fmt: skip
             deadline = time.monotonic() + 180
             while not ran.exists() and children[-1].poll() is None and time.monotonic() < deadline:
                 time.sleep(0.5)
-            assert ran.exists(), (f"the {name} application ran no job while {len(children) - 1} other held the "
-                                  f"cluster; its log ends with:\n" + (tmp_path / f"{name}.log").read_text()[-1500:])
+            assert ran.exists(), (f"the {name} application ran no job (with {len(children) - 1} other application(s) "
+                                  "holding the cluster); its log ends with:\n" + (tmp_path / f"{name}.log").read_text()[-1500:])
         release.touch()
         assert [child.wait(timeout=60) for child in children] == [0, 0]
     finally:
