@@ -13,12 +13,20 @@
 Guarantees of the two sinks (both written by one ``foreachBatch``, so they get the same rows):
 
 * **Delta: exactly once.** Output mode *append* with a watermark emits each window once, when it
-  is final. Each micro-batch is written with ``txnAppId`` (the query name) and ``txnVersion``
-  (the batch id): if the job dies after writing a batch but before its checkpoint records it,
-  the replayed batch is recognised by Delta and skipped.
-* **Kafka: at least once.** Kafka has no transaction Spark can join, so a replayed batch is
-  sent again. The producer is idempotent (no duplicates from its own retries), and each message
-  is keyed by ``<room_id>|<window_start>``, so a consumer can drop a repeat by its key.
+  is final. Each micro-batch is written with ``txnAppId`` (the query name and the id its
+  checkpoint keeps: :func:`delta_app_id`) and ``txnVersion`` (the batch id): if the job dies
+  after writing a batch but before its checkpoint records it, the replayed batch is recognised
+  by Delta and skipped.
+* **A batch with no final window writes nothing**: no Delta commit, no Kafka job. With a short
+  trigger most batches close no window (a window closes every 5 s), and the two writes were
+  most of a batch's cost. Skipping them keeps exactly-once intact: Delta only compares the
+  batch ids it was given, and those still only grow.
+* **Kafka: at least once.** Spark's Kafka sink does not use Kafka's transactions, so a replayed
+  batch is sent again. The producer is idempotent (no duplicates from its own retries), and each
+  message is keyed by ``<room_id>|<window_start>``, so a consumer can drop a repeat by its key.
+  (Exactly once into Kafka is possible, with a transactional producer of one's own inside
+  ``foreachBatch`` and consumers reading ``read_committed``; it costs a transaction per batch
+  and delays every consumer until the commit. The lab keeps the simpler, keyed at-least-once.)
 """
 
 from __future__ import annotations
@@ -206,24 +214,44 @@ def to_kafka_messages(rows):
     )
 
 
-def batch_writer(table_path: str, query_name: str, kafka_bootstrap: str | None):
-    """The ``foreachBatch`` function: one micro-batch to Delta (idempotent), then to Kafka."""
+def delta_app_id(spark, query_name: str, checkpoint: str) -> str:
+    """The ``txnAppId`` of a query's Delta writes: its name + the id kept in its checkpoint.
+
+    Delta skips a write whose ``txnVersion`` (the batch id) is not above the highest it has seen
+    for the same ``txnAppId``. Batch ids start again at 0 in a new checkpoint, so with the name
+    alone a job whose checkpoint was deleted would have its next batches skipped, silently,
+    until their ids passed the old ones (Delta's documentation warns about exactly this). The
+    query's id is written into ``<checkpoint>/metadata`` when the checkpoint is created: the
+    same for every restart from that checkpoint, new for a new one.
+    """
+    query_id = spark.read.json(f"{checkpoint}/metadata").first()["id"]
+    return f"{query_name}-{query_id}"
+
+
+def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootstrap: str | None):
+    """The ``foreachBatch`` function: one micro-batch to Kafka, then to Delta (idempotent)."""
+    app_id = None  # read from the checkpoint at the first write: it exists once the query has started
 
     def write(batch, batch_id: int) -> None:
+        nonlocal app_id
         # Computed once, written twice. The count() runs the whole batch, stateful steps
-        # included, even when Delta then skips the write because a run that crashed had
-        # already committed this batch id: Spark requires every state partition to commit.
+        # included, even when nothing is written: Spark requires every state partition to
+        # commit, and the count says whether there is anything to write.
         batch.persist()
-        batch.count()
         try:
-            (batch.write.format("delta").mode("append")
-             .option("txnAppId", query_name).option("txnVersion", batch_id)
-             .save(table_path))  # fmt: skip
+            if batch.count() == 0:
+                return  # no window became final in this batch: no Kafka job, no Delta commit
+            # Kafka first: it is the live path (dashboards, alerts), and a Delta commit takes
+            # longer than the whole Kafka write. Either order gives the same guarantees.
             if kafka_bootstrap:
                 (to_kafka_messages(batch).write.format("kafka")
                  .option("kafka.bootstrap.servers", kafka_bootstrap)
                  .option("kafka.enable.idempotence", "true").option("kafka.acks", "all")
                  .save())  # fmt: skip
+            app_id = app_id or delta_app_id(batch.sparkSession, query_name, checkpoint)
+            (batch.write.format("delta").mode("append")
+             .option("txnAppId", app_id).option("txnVersion", batch_id)
+             .save(table_path))  # fmt: skip
         finally:
             batch.unpersist()
 
@@ -232,14 +260,18 @@ def batch_writer(table_path: str, query_name: str, kafka_bootstrap: str | None):
 
 def start(rows, s: settings_module.Settings | None = None, query_name: str = QUERY_NAME,
           table_path: str | None = None, trigger: str = "5 seconds", to_kafka: bool = True):  # fmt: skip
-    """Start the dual-sink query; its checkpoint is ``<lake>/_checkpoints/<query_name>``."""
+    """Start the dual-sink query; its checkpoint is ``<lake>/_checkpoints/<query_name>``.
+
+    The trigger is how often a micro-batch may start; ``None`` runs them back to back.
+    """
     s = s or settings_module.get()
     table_path = table_path or s.table_path(TABLE_NAME)
     writer = (
         rows.writeStream.queryName(query_name)
         .outputMode("append")
         .option("checkpointLocation", s.checkpoint_path(query_name))
-        .foreachBatch(batch_writer(table_path, query_name, s.kafka_bootstrap if to_kafka else None))
+        .foreachBatch(batch_writer(table_path, query_name, s.checkpoint_path(query_name),
+                                   s.kafka_bootstrap if to_kafka else None))
     )
     writer = writer.trigger(processingTime=trigger) if trigger else writer
     return writer.start()
