@@ -2,7 +2,9 @@
 
 For each message on ``telemetry/+`` the bridge:
 
-1. checks the payload against the raw schema (:func:`labkit.schema.validate_payload`);
+1. checks the payload against the raw schema (:func:`labkit.schema.validate_payload`), and its
+   event time against the bridge's clock (:func:`labkit.schema.check_event_time`: a sensor
+   whose clock runs ahead would otherwise drag Spark's watermark, and every room, with it);
 2. sends a valid reading to ``telemetry.<room_id>``, keyed by the room id, or an invalid one to
    ``telemetry.dlq`` with the original bytes and the reason in its headers;
 3. acknowledges the MQTT message only once Kafka has confirmed the write.
@@ -111,7 +113,16 @@ class Bridge:
         self.received += 1
         self.last_message_at = time.monotonic()
         payload = bytes(message.payload)
-        result = schema.validate_payload(payload, self.known_rooms)
+        received_at = datetime.now(timezone.utc)
+        if message.retain:
+            # A retained message is the broker's copy of an old reading, sent again at every
+            # subscribe: the bridge subscribes at every (re)connect, so it would ingest it again
+            # after each restart. A live reading never arrives with this flag.
+            result = schema.ValidationResult(reason="retained", message=f"retained message on {message.topic}")
+        else:
+            result = schema.validate_payload(payload, self.known_rooms)
+        if result.ok:
+            result = schema.check_event_time(result.record, received_at, self.settings.max_event_ahead_s)
         topic_room = message.topic.split("/", 1)[-1]
         if result.ok and result.record["room_id"] != topic_room:
             result = schema.ValidationResult(reason="topic_mismatch", message=(
@@ -125,7 +136,7 @@ class Bridge:
                 "reason": result.reason,
                 "error": result.message,
                 "mqtt_topic": message.topic,
-                "received_at": schema.format_timestamp(datetime.now(timezone.utc)),
+                "received_at": schema.format_timestamp(received_at),
             }
             room = topic_room
         self._produce(target, room, payload, headers, message.mid, result.reason)
@@ -164,6 +175,7 @@ class Bridge:
         """Bridge until :meth:`stop` is called (or, with ``idle_exit``, after that many idle seconds)."""
         self._producer = self._connect_kafka()
         self._mqtt = self._connect_mqtt()
+        self._warn_if_the_broker_keeps_no_queue()
         ticker = progress.Ticker("bridge:", every=progress_every or 5.0)
         if progress_every:
             ticker.update(f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {topics.MQTT_TOPIC_FILTER} "
@@ -185,6 +197,13 @@ class Bridge:
             elapsed = time.monotonic() - started
             if progress_every:
                 ticker.done(f"stopped after {elapsed:.0f} s: {self.counters()}")
+
+    def _warn_if_the_broker_keeps_no_queue(self) -> None:
+        """Say so, loudly, when the broker cannot keep this bridge's no-loss promise (amqtt)."""
+        from labkit import stack
+
+        if self.settings.embedded and stack.running_mqtt_broker(self.settings) == "amqtt":
+            print(f"bridge: WARNING: {stack.AMQTT_CAVEAT}", flush=True)
 
     def _shutdown(self) -> None:
         self._accepting = False

@@ -64,11 +64,12 @@ def cmd_init_metadata(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from datetime import datetime, timezone
-
     from labkit import rooms, schema, simulator
 
-    start = schema.parse_timestamp(args.start) if args.start else datetime.now(timezone.utc)
+    if args.start:
+        start = schema.parse_timestamp(args.start)
+    else:
+        start = simulator.default_start(args.realtime, args.count, args.duration, args.interval)
     messages = simulator.generate(
         rooms=rooms.room_ids(args.rooms), start=start, count=args.count, duration=args.duration,
         interval=args.interval, seed=args.seed, late_fraction=args.late, out_of_order_fraction=args.out_of_order,
@@ -161,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, help="readings per room, instead of --duration")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between readings of a room")
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--start", help="event time of the first reading, e.g. 2026-01-30T09:00:00.000Z (default: now)")
+    p.add_argument("--start", help="event time of the first reading, e.g. 2026-01-30T09:00:00.000Z "
+                   "(default: now with --realtime, else the run's length before now, so it ends now)")
     p.add_argument("--realtime", action="store_true", help="publish on the wall clock (else: as fast as acknowledged)")
     p.add_argument("--late", type=float, default=0.0, help="fraction of readings sent late")
     p.add_argument("--out-of-order", type=float, default=0.0, help="fraction sent slightly out of order")

@@ -49,6 +49,7 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     "LABKIT_MQTT_HOST": ("127.0.0.1", "mosquitto", "MQTT broker host"),
     "LABKIT_MQTT_PORT": ("1883", "1883", "MQTT broker port"),
     "LABKIT_MQTT_BROKER": ("auto", "auto", "auto | mosquitto | amqtt (embedded broker to start)"),
+    "LABKIT_MAX_EVENT_AHEAD_S": ("10", "10", "bridge: readings stamped further ahead of its clock go to the DLQ"),
     "LABKIT_KAFKA_HOST": ("127.0.0.1", "redpanda", "Kafka API broker host"),
     "LABKIT_KAFKA_PORT": ("9092", "9092", "Kafka API broker port"),
     "LABKIT_KAFKA_CONTROLLER_PORT": ("9093", "9093", "KRaft controller port (embedded only)"),
@@ -80,6 +81,7 @@ class Settings:
     mqtt_host: str
     mqtt_port: int
     mqtt_broker: str
+    max_event_ahead_s: float
     kafka_host: str
     kafka_port: int
     kafka_controller_port: int
@@ -139,6 +141,13 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError:
             raise ValueError(f"{name}={text!r} must be a whole number") from None
 
+    def number(name: str) -> float:
+        text = value(name)
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r} must be a number") from None
+
     home = Path(env.get("LABKIT_HOME") or _project_root()).expanduser().resolve()
 
     def path(name: str) -> Path:
@@ -158,6 +167,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         mqtt_host=value("LABKIT_MQTT_HOST"),
         mqtt_port=integer("LABKIT_MQTT_PORT"),
         mqtt_broker=value("LABKIT_MQTT_BROKER"),
+        max_event_ahead_s=number("LABKIT_MAX_EVENT_AHEAD_S"),
         kafka_host=value("LABKIT_KAFKA_HOST"),
         kafka_port=integer("LABKIT_KAFKA_PORT"),
         kafka_controller_port=integer("LABKIT_KAFKA_CONTROLLER_PORT"),

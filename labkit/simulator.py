@@ -93,6 +93,27 @@ def _step_count(count: int | None, duration: float | None, interval: float) -> i
     return count
 
 
+def default_start(realtime: bool, count: int | None = None, duration: float | None = None,
+                  interval: float = PUBLISH_INTERVAL) -> datetime:
+    """When ``labkit simulate`` starts its sensor time if not told: now, or now minus the run's length.
+
+    In real time a reading is stamped when it is sent: start now. On the accelerated clock ten
+    minutes of sensor time take seconds, so a run started now would stamp most readings minutes
+    ahead of every clock that receives them, and the bridge sends readings from the future to
+    the dead-letter topic (:func:`labkit.schema.check_event_time`). An accelerated run therefore
+    replays the *last* ``duration`` seconds: its final reading is stamped about now. An endless
+    accelerated run would run ever further ahead, so it is refused.
+    """
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    if realtime:
+        return now
+    steps = _step_count(count, duration, interval)
+    if steps is None:
+        raise LabkitError("an accelerated run needs an end: its readings would be stamped ever further ahead",
+                          "add --duration SECONDS (or --count N), or publish on the wall clock with --realtime")  # fmt: skip
+    return now - timedelta(seconds=steps * interval)
+
+
 def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
     """A broken version of ``record``: (topic, payload), of a class drawn from MALFORMED_CLASSES."""
     topic = topic_for(record["room_id"])

@@ -70,6 +70,15 @@ class ServiceStatus:
     pid: int | None
     running: bool
     healthy: bool
+    note: str = ""  # what a learner should know about this service, e.g. a guarantee it lacks
+
+
+#: What a learner loses with the pip fallback broker: said by `labkit up`, `status` and the bridge.
+AMQTT_CAVEAT = (
+    "amqtt, the pip fallback broker, keeps no queue for a disconnected client: readings published "
+    "while the bridge is down are LOST (Mosquitto keeps them). Install Mosquitto for the lab's "
+    "no-loss guarantee (Debian/Ubuntu: sudo apt-get install mosquitto; macOS: brew install mosquitto)"
+)
 
 
 # ---------------------------------------------------------------- health checks
@@ -366,6 +375,17 @@ def running_process(s: Settings, name: str) -> psutil.Process | None:
     return None
 
 
+def running_mqtt_broker(s: Settings) -> str | None:
+    """``mosquitto`` or ``amqtt``: the broker ``up`` started (None when none runs, as in compose)."""
+    process = running_process(s, "mqtt")
+    if process is None:
+        return None
+    try:
+        return "amqtt" if any("amqtt" in part for part in process.cmdline()) else "mosquitto"
+    except psutil.Error:
+        return None
+
+
 def log_tail(s: Settings, name: str, lines: int = 20) -> str:
     log = _log_file(s, name)
     if not log.exists():
@@ -497,6 +517,7 @@ def status(s: Settings | None = None) -> list[ServiceStatus]:
             pid=process.pid if process else None,
             running=process is not None,
             healthy=process is not None and service.healthy(),
+            note=AMQTT_CAVEAT if service.name == "mqtt" and running_mqtt_broker(s) == "amqtt" else "",
         ))  # fmt: skip
     return result
 
@@ -506,6 +527,7 @@ def format_status(statuses: list[ServiceStatus]) -> str:
     for st in statuses:
         state = "healthy" if st.healthy else ("running, not answering" if st.running else "stopped")
         lines.append(f"{st.name:<14}{st.endpoint:<22}{st.pid or '-'!s:<9}{state}")
+    lines += [f"warning: {st.name}: {st.note}" for st in statuses if st.note]
     return "\n".join(lines)
 
 

@@ -129,9 +129,10 @@ record_text = SEED_MESSAGE.decode()
 INVALID = [
     # (case id, payload, expected reason)
     ("truncated json", SEED_MESSAGE[:40], "bad_json"),
-    ("empty payload", b"", "bad_json"),
+    ("empty payload", b"", "empty_payload"),
     ("not json at all", b"temperature=19.2", "bad_json"),
-    ("duplicate key", b'{"room_id":"room_1","room_id":"room_2"}', "bad_json"),
+    ("duplicate key", b'{"room_id":"room_1","room_id":"room_2"}', "duplicate_field"),
+    ("duplicate key, same value", b'{"room_id":"room_1","room_id":"room_1"}', "duplicate_field"),
     ("json array", b'[{"room_id": "room_1"}]', "not_an_object"),
     ("json string", b'"room_1"', "not_an_object"),
     ("json null", b"null", "not_an_object"),
@@ -189,8 +190,29 @@ def test_invalid_payload_gets_its_reason(payload, reason):
 
 def test_every_reason_code_is_tested_and_documented():
     # topic_mismatch compares the payload with the MQTT topic, which only the bridge sees:
-    # tests/test_bridge.py covers it.
-    assert {case[2] for case in INVALID} == set(schema.REASONS) - {"topic_mismatch"}
+    # tests/test_bridge.py covers it and `retained` (an MQTT flag); the event-time reasons are tested below.
+    only_elsewhere = {"topic_mismatch", "future_timestamp", "clock_not_set", "retained"}
+    assert {case[2] for case in INVALID} == set(schema.REASONS) - only_elsewhere
+
+
+RECEIVED = datetime(2026, 1, 30, 10, 30, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("stamp, reason", [
+    ("2026-01-30T10:30:10.000Z", None),  # exactly the allowed 10 s ahead
+    ("2026-01-30T10:30:10.001Z", "future_timestamp"),  # one millisecond more
+    ("2027-01-30T10:30:00.000Z", "future_timestamp"),  # a clock a year ahead
+    ("2026-01-30T10:29:59.000Z", None),  # a second behind: network and buffering
+    ("2024-03-01T08:00:00.000Z", None),  # old data, e.g. a replay
+    ("2000-01-01T00:00:00.000Z", None),
+    ("1999-12-31T23:59:59.999Z", "clock_not_set"),
+    ("1970-01-01T00:00:05.000Z", "clock_not_set"),  # a sensor that booted without its clock
+], ids=["at the limit", "just past it", "a year ahead", "behind", "old data", "2000", "1999", "1970"])
+def test_event_time_is_judged_against_the_receivers_clock(stamp, reason):
+    record = schema.validate_payload(encode({**good_record(), "timestamp": stamp}), KNOWN).record
+    result = schema.check_event_time(record, RECEIVED, max_ahead_s=10)
+    assert result.reason == reason, result.message
+    assert result.ok or stamp in result.message
 
 
 def test_message_names_the_missing_field():
