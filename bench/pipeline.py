@@ -40,9 +40,9 @@ os.environ.update(ENV)
 
 from confluent_kafka import Producer  # noqa: E402
 
-from labkit import bridge, metadata, pipeline, rooms, settings, simulator, spark, stack, topics  # noqa: E402
+from labkit import bridge, metadata, names, pipeline, settings, simulator, spark, stack, topics  # noqa: E402
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids()
 
 
 def throughput(session, s, minutes: float) -> tuple[int, float, float]:
@@ -50,7 +50,7 @@ def throughput(session, s, minutes: float) -> tuple[int, float, float]:
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 20})
     count = 0
     for m in simulator.generate(rooms=ROOMS, start=start, duration=minutes * 60):
-        producer.produce(topics.raw_topic(m.record["room_id"]), key=m.record["room_id"], value=m.payload)
+        producer.produce(names.raw_topic(m.record["room_id"]), key=m.record["room_id"], value=m.payload)
         producer.poll(0)
         count += 1
     producer.flush()
@@ -72,7 +72,7 @@ def throughput(session, s, minutes: float) -> tuple[int, float, float]:
 
 
 def latency(session, s, seconds: float = 90) -> tuple[float, float, int]:
-    before = topics.end_offsets([topics.downsampled_topic(r) for r in ROOMS], s)
+    before = topics.end_offsets([names.downsampled_topic(r) for r in ROOMS], s)
     rows = pipeline.build(session, s, ROOMS, starting_offsets="latest")
     query = pipeline.start(rows, s, query_name="bench_latency", table_path=s.table_path("bench_latency"), trigger="1 second")
     running, thread = bridge.start_in_background(s)
@@ -87,7 +87,7 @@ def latency(session, s, seconds: float = 90) -> tuple[float, float, int]:
         thread.join(30)
     excess = []
     for room in ROOMS:
-        name = topics.downsampled_topic(room)
+        name = names.downsampled_topic(room)
         for m in topics.read_all(name, s):
             if m.offset < before[name]["0"]:
                 continue

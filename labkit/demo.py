@@ -15,10 +15,10 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from labkit import bridge, metadata, pipeline, rooms, simulator, spark, stack, topics
+from labkit import bridge, metadata, names, pipeline, simulator, spark, stack, topics
 from labkit import settings as settings_module
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids()
 
 
 def run(minutes: float = 3, keep_running: bool = False, s: settings_module.Settings | None = None) -> None:
@@ -37,7 +37,7 @@ def run(minutes: float = 3, keep_running: bool = False, s: settings_module.Setti
         print("\n== 3. the bridge (MQTT -> Kafka), in the background")
         running_bridge, thread = bridge.start_in_background(s)
 
-        print(f"\n== 4. {minutes:g} minutes of sensor time, 8 rooms, accelerated clock")
+        print(f"\n== 4. {minutes:g} minutes of sensor time, {len(ROOMS)} rooms, accelerated clock")
         start = _working_hours_start(minutes)
         messages = simulator.generate(rooms=ROOMS, start=start, duration=minutes * 60, late_fraction=0.01,
                                       out_of_order_fraction=0.03, duplicate_fraction=0.01, malformed_fraction=0.005)  # fmt: skip
@@ -96,21 +96,21 @@ def _wait_for_bridge(running_bridge: bridge.Bridge, published: int, timeout: flo
 def _show_results(session, s: settings_module.Settings) -> None:
     from pyspark.sql import functions as F
 
-    table = s.table_path(pipeline.TABLE_NAME)
+    table = s.table_path(names.AGGREGATE_TABLE)
     windows = session.read.format("delta").load(table)
     (windows.groupBy("room_id", "room_name")
      .agg(F.count("*").alias("windows"), F.round(F.avg("avg_temperature"), 1).alias("avg_temp_c"),
           F.max("max_co2").alias("max_co2_ppm"), F.max("max_occupancy").alias("max_people"),
           F.sum("motion_events").alias("motion_events"))
      .orderBy("room_id").show(truncate=False))  # fmt: skip
-    dead = topics.last_messages(topics.DLQ_TOPIC, 3, s)
+    dead = topics.last_messages(names.DLQ_TOPIC, 3, s)
     if dead:
-        print("last rejected readings (telemetry.dlq):")
+        print(f"last rejected readings ({names.DLQ_TOPIC}):")
         for m in dead:
             print(f"  {m.headers.get('reason')}: {m.headers.get('error')}")
-    sample = topics.last_messages(topics.downsampled_topic("room_1"), 1, s)
+    sample = topics.last_messages(names.downsampled_topic(ROOMS[0]), 1, s)
     if sample:
-        print(f"\nlatest message on {topics.downsampled_topic('room_1')}:\n  {sample[0].text()}")
+        print(f"\nlatest message on {names.downsampled_topic(ROOMS[0])}:\n  {sample[0].text()}")
     print(f"""
 Where to look next:
   Delta table      {table}   (history: labkit.lake.history(spark, path))

@@ -26,11 +26,12 @@ from __future__ import annotations
 import json
 import time
 
-from labkit import metadata, rooms, schema, topics
+from labkit import metadata, schema, topics
+from labkit.names import AGGREGATE_QUERY, AGGREGATE_TABLE, DOWNSAMPLED_TOPIC_PATTERN, ROOMS_TABLE
 from labkit import settings as settings_module
 
-TABLE_NAME = "telemetry_5s_agg"
-QUERY_NAME = "telemetry_5s_agg"
+TABLE_NAME = AGGREGATE_TABLE  # the defaults of start(), named in labkit.names
+QUERY_NAME = AGGREGATE_QUERY
 WINDOW = "10 seconds"
 SLIDE = "5 seconds"
 WATERMARK = "10 seconds"
@@ -49,7 +50,7 @@ def read_raw(spark, room_ids=None, starting_offsets: str = "earliest",
     ``max_offsets_per_trigger`` caps a micro-batch, the lab's lever for backpressure.
     """
     s = s or settings_module.get()
-    names = [topics.raw_topic(r) for r in (room_ids or rooms.room_ids(8))]
+    names = topics.raw_topics(room_ids)
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", s.kafka_bootstrap)
@@ -94,7 +95,7 @@ def read_rooms(spark, s: settings_module.Settings | None = None):
     return (
         spark.read.format("jdbc")
         .option("url", f"jdbc:sqlite:{s.metadata_db}")
-        .option("dbtable", "rooms")
+        .option("dbtable", ROOMS_TABLE)
         .option("driver", "org.sqlite.JDBC")
         .load()
     )
@@ -192,11 +193,11 @@ def build(spark, s: settings_module.Settings | None = None, room_ids=None, windo
 def to_kafka_messages(rows):
     """Aggregate rows -> (topic, key, value) columns for Kafka's sink.
 
-    The topic is computed per row from the room id, with the pattern of labkit.topics.
+    The topic is computed per row from the room id, with the pattern of labkit.names.
     """
     from pyspark.sql import functions as F
 
-    prefix, suffix = topics.DOWNSAMPLED_PATTERN.split("{room_id}")
+    prefix, suffix = DOWNSAMPLED_TOPIC_PATTERN.split("{room_id}")
     options = {"timestampFormat": schema.SPARK_TIMESTAMP_FORMAT}
     window_start = F.date_format("window_start", schema.SPARK_TIMESTAMP_FORMAT)
     return rows.select(
@@ -263,7 +264,7 @@ def describe_progress(progress: dict | None) -> str:
 
 def end_offsets(room_ids=None, s: settings_module.Settings | None = None) -> dict[str, dict[str, int]]:
     """Where each raw room topic ends now, in the JSON shape Spark uses for offsets."""
-    return topics.end_offsets([topics.raw_topic(r) for r in room_ids or rooms.room_ids(8)], s)
+    return topics.end_offsets(topics.raw_topics(room_ids), s)
 
 
 def caught_up(query, targets: dict[str, dict[str, int]]) -> bool:

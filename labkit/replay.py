@@ -15,11 +15,11 @@ import json
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
-from labkit import pipeline, topics
+from labkit import names, pipeline, topics
 from labkit import settings as settings_module
 
 
-def start_replay(spark, name: str = "telemetry_5s_agg_replay", from_timestamp_ms: int | None = None,
+def start_replay(spark, name: str = names.REPLAY_QUERY, from_timestamp_ms: int | None = None,
                  from_offsets: dict | None = None, s: settings_module.Settings | None = None,
                  to_kafka: bool = False, **build_options):  # fmt: skip
     """Start the pipeline from a timestamp (ms) or explicit offsets, into table ``name``.

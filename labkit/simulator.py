@@ -36,9 +36,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from labkit import progress, settings, topics
+from labkit import names, progress, settings
 from labkit.errors import LabkitError
-from labkit.rooms import DEFAULT_SEED, ROOM_IDS, reading
+from labkit.rooms import DEFAULT_SEED, reading
 from labkit.schema import RAW_FIELD_NAMES, to_json
 
 #: Seconds between two readings of one room (the seed's sensors: 2 per second per room).
@@ -67,11 +67,6 @@ class Message(NamedTuple):
     due: float  # seconds after ``start`` at which a real sensor would send it
 
 
-def topic_for(room_id: str) -> str:
-    """The MQTT topic of a room's sensor: ``telemetry/<room_id>`` (named in labkit.topics)."""
-    return topics.mqtt_topic(room_id)
-
-
 # --------------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------------
@@ -95,7 +90,7 @@ def _step_count(count: int | None, duration: float | None, interval: float) -> i
 
 def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
     """A broken version of ``record``: (topic, payload), of a class drawn from MALFORMED_CLASSES."""
-    topic = topic_for(record["room_id"])
+    topic = names.mqtt_topic(record["room_id"])
     broken = dict(record)
     klass = rng.choice(MALFORMED_CLASSES)
     if klass == "bad_json":
@@ -119,7 +114,7 @@ def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
         broken[field] = impossible
     elif klass == "unknown_room":
         broken["room_id"] = UNKNOWN_ROOM_ID
-        topic = topic_for(UNKNOWN_ROOM_ID)
+        topic = names.mqtt_topic(UNKNOWN_ROOM_ID)
     # json.dumps writes NaN and Infinity unless told not to: exactly the broken sender we want.
     return topic, json.dumps(broken, separators=(",", ":")).encode("utf-8")
 
@@ -155,7 +150,7 @@ def generate(
 ) -> Iterator[Message]:
     """Yield the messages of ``rooms`` from ``start`` on, in the order a broker would see them.
 
-    * ``rooms``: room ids (default: the eight of ``labkit.rooms.ROOM_IDS``).
+    * ``rooms``: room ids (default: the building's eight, ``labkit.names.room_ids()``).
     * ``start``: event time of the first reading (default: now, to the second; pass a fixed
       datetime to get the same messages every time).
     * ``count`` readings per room, or ``duration`` seconds of event time, or neither for an
@@ -176,7 +171,7 @@ def generate(
     * ``duplicate_fraction``: the message (on time, late or out of order) is sent a second
       time within a second, byte for byte, as after a QoS-1 redelivery.
     """
-    room_list = list(ROOM_IDS if rooms is None else rooms)
+    room_list = list(names.room_ids() if rooms is None else rooms)
     if start is None:
         start = datetime.now(timezone.utc).replace(microsecond=0)
     if start.tzinfo is None:
@@ -232,7 +227,7 @@ def _messages(
         for room_id in room_list:
             record = reading(room_id, at, seed)
             payload = to_json(record)
-            topic = topic_for(room_id)
+            topic = names.mqtt_topic(room_id)
             fault = _draw_fault(rng, malformed_fraction, late_fraction, out_of_order_fraction)
             if fault == "malformed":
                 bad_topic, bad_payload = _malformed(record, rng)

@@ -5,26 +5,26 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
-from labkit import topics
+from labkit import names, topics
 
 pytestmark = pytest.mark.services
 
 
 def test_topic_names_follow_the_design():
-    assert topics.mqtt_topic("room_3") == "telemetry/room_3"
-    assert topics.raw_topic("room_3") == "telemetry.room_3"
-    assert topics.downsampled_topic("room_3") == "telemetry.room_3.downsampled"
-    names = topics.lab_topics(["room_1", "room_2"])
-    assert sorted(names) == sorted(["telemetry.room_1", "telemetry.room_2", "telemetry.room_1.downsampled",
+    assert names.mqtt_topic("room_3") == "telemetry/room_3"
+    assert names.raw_topic("room_3") == "telemetry.room_3"
+    assert names.downsampled_topic("room_3") == "telemetry.room_3.downsampled"
+    lab_topics = topics.lab_topics(["room_1", "room_2"])
+    assert sorted(lab_topics) == sorted(["telemetry.room_1", "telemetry.room_2", "telemetry.room_1.downsampled",
                                     "telemetry.room_2.downsampled", "telemetry.dlq"])
 
 
 def test_lab_topics_are_created_once_with_three_day_retention(stack):
-    names = topics.lab_topics(["room_1", "room_2", "room_3"])
-    topics.ensure_topics(names)
-    topics.ensure_topics(names)  # idempotent: no error the second time
-    assert set(names) <= topics.existing_topics()
-    for name in names:
+    lab_topics = topics.lab_topics(["room_1", "room_2", "room_3"])
+    topics.ensure_topics(lab_topics)
+    topics.ensure_topics(lab_topics)  # idempotent: no error the second time
+    assert set(lab_topics) <= topics.existing_topics()
+    for name in lab_topics:
         assert int(topics.topic_config(name)["retention.ms"]) == 3 * 24 * 3600 * 1000
 
 

@@ -26,11 +26,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from labkit import feed, lake, metadata, pipeline, reference, replay, rooms, schema, simulator, topics
+from labkit import feed, lake, metadata, names, pipeline, reference, replay, schema, simulator, topics
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids()
 START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 WINDOW_S, SLIDE_S, WATERMARK_S = 10, 5, 10
 LATE_DELAY_S = 90  # far beyond window + watermark: late whatever the micro-batch boundaries
@@ -101,7 +101,7 @@ def delta_rows(spark, path) -> dict:
 @pytest.fixture(scope="module")
 def live(spark, published, stack):
     """The uninterrupted run: Delta table, final watermark, downsampled offsets before it."""
-    downsampled_before = topics.end_offsets([topics.downsampled_topic(r) for r in ROOMS])
+    downsampled_before = topics.end_offsets([names.downsampled_topic(r) for r in ROOMS])
     path = stack.table_path("golden_live")
     rows = pipeline.build(spark, starting_offsets=json.dumps(published["before"]), max_offsets_per_trigger=MAX_OFFSETS)
     query = pipeline.start(rows, query_name="golden_live", table_path=path, trigger=None)
@@ -135,7 +135,7 @@ def test_downsampled_topics_carry_the_same_rows(spark, live):
     table = delta_rows(spark, live["path"])
     seen = {}
     for room in ROOMS:
-        name = topics.downsampled_topic(room)
+        name = names.downsampled_topic(room)
         low = live["downsampled_before"][name]["0"]
         for m in topics.read_all(name):
             if m.offset < low:
@@ -221,8 +221,8 @@ def test_schema_evolution_adds_a_column_old_rows_read_as_null(spark, live, tmp_p
 
 def test_a_replay_from_a_timestamp_reproduces_the_live_windows(spark, published, live, stack):
     first_offsets = published["before"]
-    first = topics.read_all(topics.raw_topic("room_1"))
-    start_ms = min(m.timestamp_ms for m in first if m.offset >= first_offsets[topics.raw_topic("room_1")]["0"])
+    first = topics.read_all(names.raw_topic("room_1"))
+    start_ms = min(m.timestamp_ms for m in first if m.offset >= first_offsets[names.raw_topic("room_1")]["0"])
     query = replay.start_replay(spark, name="golden_replay", from_timestamp_ms=start_ms - 1,
                                 max_offsets_per_trigger=MAX_OFFSETS)  # fmt: skip
     try:
@@ -236,7 +236,7 @@ def test_a_replay_from_a_timestamp_reproduces_the_live_windows(spark, published,
 def test_reset_consumer_group_moves_offsets_back(stack, published):
     from confluent_kafka import Consumer, TopicPartition
 
-    name = topics.raw_topic("room_2")
+    name = names.raw_topic("room_2")
     group = "dashboard-test"
     consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": group,
                          "enable.auto.commit": False, "auto.offset.reset": "latest"})  # fmt: skip

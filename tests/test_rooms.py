@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from labkit import rooms, schema
+from labkit import names, rooms, schema
 from labkit.errors import LabkitError
 
 SEED = 11
@@ -66,14 +66,14 @@ def between(records, start_hour, end_hour):
 def test_the_eight_rooms_of_the_seed():
     assert list(rooms.ROOM_IDS) == list(SEED_ROOMS)
     assert {p.room_id: p.room_name for p in rooms.PROFILES} == SEED_ROOMS
-    assert rooms.room_ids() == list(SEED_ROOMS)
+    assert names.room_ids() == list(SEED_ROOMS)
     for p in rooms.PROFILES:
         assert p.area_m2 > 0 and p.capacity >= 1 and isinstance(p.floor, int)
     assert len({p.room_type for p in rooms.PROFILES}) == 8
 
 
 def test_more_than_eight_rooms_repeat_the_profiles_with_new_names():
-    ids = rooms.room_ids(20)
+    ids = names.room_ids(20)
     assert len(ids) == len(set(ids)) == 20
     assert ids[:8] == list(SEED_ROOMS)
     assert ids[8] == "room_9" and ids[-1] == "room_20"
@@ -89,7 +89,7 @@ def test_extra_rooms_read_like_their_profile_but_not_identically():
     times = DAY[::40]
     ninth = [rooms.reading("room_9", at, SEED) for at in times]
     first = [rooms.reading("room_1", at, SEED) for at in times]
-    known = set(rooms.room_ids(9))
+    known = set(names.room_ids(9))
     assert all(schema.validate_record(r, known).ok for r in ninth)
     assert all(r["occupancy_count"] >= 1 for r in ninth)  # still a server room
     assert [r["temperature"] for r in ninth] != [r["temperature"] for r in first]
@@ -102,8 +102,8 @@ def test_unknown_room_ids_are_refused(bad):
 
 
 def test_zero_rooms_is_refused():
-    with pytest.raises(LabkitError):
-        rooms.room_ids(0)
+    with pytest.raises(ValueError, match="at least one room"):
+        names.room_ids(0)
 
 
 # ---------------------------------------------------------------------------------------------
