@@ -42,7 +42,7 @@ def cmd_settings(args: argparse.Namespace) -> None:
 
 
 def cmd_jars(args: argparse.Namespace) -> None:
-    from labkit import jars
+    from labkit.stack import jars
 
     for group in args.groups:
         files = jars.resolve(group)

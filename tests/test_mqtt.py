@@ -8,6 +8,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from labkit import settings, stack
+from labkit.stack import processes, services
 
 pytestmark = pytest.mark.services
 
@@ -50,9 +51,9 @@ def test_publish_subscribe_through_the_stack_broker(stack):
     assert round_trip(stack.mqtt_host, stack.mqtt_port) == expected
 
 
-@pytest.mark.skipif(stack.mosquitto_binary() is None, reason="mosquitto is not installed")
+@pytest.mark.skipif(services.mosquitto_binary() is None, reason="mosquitto is not installed")
 def test_mosquitto_is_preferred_when_installed():
-    assert stack.chosen_mqtt_broker(settings.load({})) == "mosquitto"
+    assert services.chosen_mqtt_broker(settings.load({})) == "mosquitto"
 
 
 def test_the_pip_only_broker_works_too(tmp_path):
@@ -63,7 +64,7 @@ def test_the_pip_only_broker_works_too(tmp_path):
         statuses = stack.up(s, only=["mqtt"])
         mqtt_status = next(st for st in statuses if st.name == "mqtt")
         assert mqtt_status.healthy
-        assert "amqtt" in " ".join(stack.running_process(s, "mqtt").cmdline())
+        assert "amqtt" in " ".join(processes.running_process(s, "mqtt").cmdline())
         expected = [f"message {i}".encode() for i in range(50)]
         assert round_trip(s.mqtt_host, s.mqtt_port) == expected
     finally:

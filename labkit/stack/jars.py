@@ -31,7 +31,7 @@ from xml.sax.saxutils import quoteattr
 
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
-from labkit.java import require_java
+from labkit.stack.java import require_java
 from labkit.progress import Ticker
 
 SCALA_BINARY = "2.13"
