@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 
 from confluent_kafka import Producer
 
-from labkit import names, progress, schema, topics
+from labkit import mqtt, names, progress, schema, topics
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
@@ -69,38 +69,15 @@ class Bridge:
         })  # fmt: skip
 
     def _connect_mqtt(self):
-        import paho.mqtt.client as mqtt
-
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
+        return mqtt.connect(
+            self.client_id, self.settings.mqtt_host, self.settings.mqtt_port,
             clean_session=False,  # a persistent session: the broker queues while we are away
             manual_ack=True,  # acknowledge after Kafka confirms, not on arrival
+            # subscribe on every (re)connect; QoS 1 so the broker queues for us
+            on_connect=lambda client: client.subscribe(names.MQTT_TOPIC_FILTER, qos=1),
+            on_subscribe=lambda *args: self.ready.set(),
+            on_message=self._on_message,
         )
-        client.max_inflight_messages_set(1000)
-        connected = threading.Event()
-
-        def on_connect(client, userdata, flags, reason_code, properties):
-            if not reason_code.is_failure:
-                # subscribe on every (re)connect; QoS 1 so the broker queues for us
-                client.subscribe(names.MQTT_TOPIC_FILTER, qos=1)
-            connected.set()
-
-        client.on_connect = on_connect
-        client.on_subscribe = lambda *args: self.ready.set()
-        client.on_message = self._on_message
-        try:
-            client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
-        except OSError as error:
-            raise LabkitError(
-                f"cannot reach the MQTT broker at {self.settings.mqtt_host}:{self.settings.mqtt_port}: {error}",
-                "start it with `labkit up` (or `docker compose up -d mosquitto`)",
-            ) from None
-        client.loop_start()
-        if not connected.wait(10):
-            client.loop_stop()
-            raise LabkitError("the MQTT broker did not answer the connection", "check `labkit status`")
-        return client
 
     # ------------------------------------------------------------ per message
 

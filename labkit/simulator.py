@@ -31,12 +31,11 @@ import itertools
 import json
 import os
 import random
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from labkit import names, progress, settings
+from labkit import mqtt, names, progress
 from labkit.errors import LabkitError
 from labkit.rooms import DEFAULT_SEED, reading
 from labkit.schema import RAW_FIELD_NAMES, to_json
@@ -282,55 +281,6 @@ class PublishSummary:
                 f"({self.rate:,.0f} msg/s): {kinds or 'none'}{status}")
 
 
-def connect(
-    host: str | None = None,
-    port: int | None = None,
-    client_id: str | None = None,
-    max_inflight: int = 1000,
-    timeout: float = 10.0,
-):
-    """A connected paho-mqtt client with its network loop running in a background thread.
-
-    ``host`` and ``port`` default to ``settings.get().mqtt_host`` / ``mqtt_port``.
-    ``max_inflight`` QoS-1 messages may await their PUBACK at once; paho's default of 20 would
-    make an accelerated run wait on the network round trip after every 20 messages.
-    """
-    import paho.mqtt.client as mqtt
-
-    config = settings.get()
-    host = host or config.mqtt_host
-    port = port or config.mqtt_port
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id or f"labkit-simulator-{os.getpid()}",
-    )
-    client.max_inflight_messages_set(max_inflight)
-
-    connected = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def on_connect(client, userdata, flags, reason_code, properties):
-        outcome["reason"] = reason_code
-        connected.set()
-
-    client.on_connect = on_connect
-    next_step = ("start it with `labkit up` (embedded) or `docker compose up -d mosquitto` "
-                 "(compose), or point LABKIT_MQTT_HOST / LABKIT_MQTT_PORT at it")
-    try:
-        client.connect(host, port, keepalive=30)
-    except OSError as error:
-        raise LabkitError(f"cannot reach the MQTT broker at {host}:{port}: {error}",
-                          next_step) from None
-    client.loop_start()
-    if not connected.wait(timeout) or outcome["reason"].is_failure:
-        client.loop_stop()
-        client.disconnect()
-        reason = outcome.get("reason", f"no answer within {timeout:.0f} s")
-        raise LabkitError(f"the MQTT broker at {host}:{port} refused the connection: {reason}",
-                          next_step)
-    return client
-
-
 def _wait_for_ack(info, timeout: float) -> None:
     """Block until the broker acknowledged one QoS-1 message, or fail with a next step."""
     try:
@@ -367,7 +317,7 @@ def publish(
     or the notebook's stop button) stops cleanly after the messages already sent are
     acknowledged. Returns a :class:`PublishSummary`.
     """
-    client = connect(host, port, client_id=client_id, max_inflight=window)
+    client = mqtt.connect(client_id or f"labkit-simulator-{os.getpid()}", host, port, max_inflight=window)
     counts = collections.Counter({kind: 0 for kind in KINDS})
     pending: collections.deque = collections.deque()
     ticker = progress.Ticker("simulator:", every=progress_every) if progress_every else None

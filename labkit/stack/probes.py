@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import urllib.request
-import uuid
+
+from labkit import mqtt
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -25,21 +25,7 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
 
 def mqtt_healthy(host: str, port: int) -> bool:
     """A real MQTT handshake: connect and wait for the broker's CONNACK."""
-    if not port_open(host, port):
-        return False
-    import paho.mqtt.client as mqtt
-
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"labkit-probe-{uuid.uuid4().hex[:8]}")
-    try:
-        client.connect(host, port, keepalive=10)
-        deadline = time.monotonic() + 3
-        while not client.is_connected() and time.monotonic() < deadline:
-            client.loop(timeout=0.2)
-        return client.is_connected()
-    except OSError:
-        return False
-    finally:
-        client.disconnect()
+    return port_open(host, port) and mqtt.answers(host, port)
 
 
 def kafka_healthy(bootstrap: str) -> bool:
