@@ -24,12 +24,11 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 WORK = Path(tempfile.mkdtemp(prefix="labkit-bench-pipeline-"))
@@ -40,7 +39,7 @@ os.environ.update(ENV)
 
 from confluent_kafka import Producer  # noqa: E402
 
-from labkit import bridge, metadata, names, pipeline, settings, simulator, spark, stack, topics  # noqa: E402
+from labkit import bridge, metadata, names, pipeline, settings, simulator, spark, stack, topics, watch  # noqa: E402
 
 ROOMS = names.room_ids()
 
@@ -58,16 +57,15 @@ def throughput(session, s, minutes: float) -> tuple[int, float, float]:
     query = pipeline.start(rows, s, query_name="bench_throughput", table_path=s.table_path("bench_throughput"),
                            trigger=None, to_kafka=True)  # fmt: skip
     try:
-        pipeline.run_until_caught_up(query, ROOMS, s=s, timeout=1800, every=15)
-        batches = [p for p in query.recentProgress if p["numInputRows"] > 0]
+        watch.run_until_caught_up(query, ROOMS, s=s, timeout=1800, every=15)
+        batches = watch.progress_table(query.recentProgress)
     finally:
         query.stop()
-    first = datetime.fromisoformat(batches[0]["timestamp"].replace("Z", "+00:00"))
-    last = batches[-1]
-    end = datetime.fromisoformat(last["timestamp"].replace("Z", "+00:00")) + timedelta(
-        milliseconds=last["durationMs"]["triggerExecution"])
-    wall = (end - first).total_seconds()
-    per_batch = statistics.median(p["processedRowsPerSecond"] for p in batches)
+    batches = batches[batches["rows in"] > 0]
+    # from the start of the first batch with data to the end of the last one
+    first_start = batches["ready_s"].iloc[0] - batches["batch ms"].iloc[0] / 1000
+    wall = batches["ready_s"].iloc[-1] - first_start
+    per_batch = batches["processed rows/s"].median()
     return count, count / wall, per_batch
 
 

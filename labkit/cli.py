@@ -86,11 +86,12 @@ def cmd_bridge(args: argparse.Namespace) -> None:
 
 def cmd_stream(args: argparse.Namespace) -> None:
     import signal
-    import time
 
-    from labkit import pipeline, spark
+    from labkit import metadata, pipeline, spark, watch
 
     s = settings_module.get()
+    if not s.metadata_db.exists():  # the job joins with the rooms table: create it on a fresh machine
+        print(f"rooms table ready in {metadata.init_metadata(s.metadata_db)}")
     session = spark.get_session(f"labkit-stream-{args.query_name}")
     room_ids = names.room_ids(args.rooms)
     rows = pipeline.build(session, s, room_ids, window=args.window, slide=args.slide, watermark=args.watermark,
@@ -103,15 +104,9 @@ def cmd_stream(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, lambda *_: query.stop())
     try:
         if args.until_caught_up:
-            pipeline.run_until_caught_up(query, room_ids, timeout=args.timeout)
+            watch.run_until_caught_up(query, room_ids, timeout=args.timeout)
         else:
-            last = None
-            while query.isActive:
-                progress = query.lastProgress
-                if progress and progress["batchId"] != last:
-                    last = progress["batchId"]
-                    print(pipeline.describe_progress(progress), flush=True)
-                time.sleep(0.5)
+            watch.follow(query)
     except KeyboardInterrupt:
         pass
     finally:
