@@ -19,14 +19,12 @@ import math
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 
 import pytest
 
-from labkit import feed, lake, metadata, names, pipeline, reference, replay, schema, simulator, topics
+from labkit import feed, jobs, lake, metadata, names, pipeline, reference, replay, schema, simulator, topics, watch
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
@@ -106,9 +104,8 @@ def live(spark, published, stack):
     rows = pipeline.build(spark, starting_offsets=json.dumps(published["before"]), max_offsets_per_trigger=MAX_OFFSETS)
     query = pipeline.start(rows, query_name="golden_live", table_path=path, trigger=None)
     try:
-        progress = pipeline.run_until_caught_up(query, ROOMS, timeout=600)
-        dropped = sum(op.get("numRowsDroppedByWatermark", 0) for p in query.recentProgress
-                      for op in p.get("stateOperators", []))  # fmt: skip
+        progress = watch.run_until_caught_up(query, ROOMS, timeout=600)
+        dropped = watch.progress_table(query.recentProgress)["late rows dropped"].sum()
     finally:
         query.stop()
     watermark = datetime.fromisoformat(progress["eventTime"]["watermark"].replace("Z", "+00:00"))
@@ -153,12 +150,6 @@ def test_downsampled_topics_carry_the_same_rows(spark, live):
 # ---------------------------------------------------------------- failure and recovery
 
 
-def stream_command(path, query_name, published):
-    return [sys.executable, "-m", "labkit", "stream", "--query-name", query_name, "--table", path,
-            "--starting-offsets", json.dumps(published["before"]), "--max-offsets-per-trigger",
-            str(MAX_OFFSETS), "--trigger", "", "--no-kafka"]  # fmt: skip
-
-
 def delta_versions(path) -> int:
     log = os.path.join(path, "_delta_log")
     return len([f for f in os.listdir(log) if f.endswith(".json")]) if os.path.isdir(log) else 0
@@ -166,19 +157,20 @@ def delta_versions(path) -> int:
 
 def test_a_job_killed_mid_run_resumes_without_loss_or_duplicates(spark, published, live, stack, tmp_path):
     path = stack.table_path("golden_killed")
-    log = open(tmp_path / "stream.log", "ab")
-    first = subprocess.Popen(stream_command(path, "golden_killed", published), stdout=log, stderr=subprocess.STDOUT)
+    log = tmp_path / "stream.log"
+    command = jobs.stream_command("golden_killed", path, published["before"], max_offsets_per_trigger=MAX_OFFSETS)
+    first = jobs.start(command, log)
     deadline = time.monotonic() + 300
     while delta_versions(path) < 3 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)
-    first.wait(30)
+    first_processes = first.processes()
+    assert first.kill() == -signal.SIGKILL, log.read_text()[-3000:]
     versions_at_kill = delta_versions(path)
-    assert versions_at_kill >= 3, (tmp_path / "stream.log").read_text()[-3000:]
+    assert versions_at_kill >= 3, log.read_text()[-3000:]
 
-    second = subprocess.run(stream_command(path, "golden_killed", published) + ["--until-caught-up"],
-                            stdout=log, stderr=subprocess.STDOUT, timeout=600)  # fmt: skip
-    assert second.returncode == 0, (tmp_path / "stream.log").read_text()[-3000:]
+    second = jobs.start(command + ["--until-caught-up"], log)
+    assert second.process.wait(600) == 0, log.read_text()[-3000:]
+    assert not jobs.still_running(first_processes), "the killed job's JVM went with it"
     assert delta_versions(path) > versions_at_kill, "the restart wrote the rest"
     difference = replay.compare_tables(spark, live["path"], path)
     assert difference.count() == 0, difference.limit(5).collect()
@@ -226,7 +218,7 @@ def test_a_replay_from_a_timestamp_reproduces_the_live_windows(spark, published,
     query = replay.start_replay(spark, name="golden_replay", from_timestamp_ms=start_ms - 1,
                                 max_offsets_per_trigger=MAX_OFFSETS)  # fmt: skip
     try:
-        pipeline.run_until_caught_up(query, ROOMS, timeout=600)
+        watch.run_until_caught_up(query, ROOMS, timeout=600)
     finally:
         query.stop()
     difference = replay.compare_tables(spark, live["path"], stack.table_path("golden_replay"))
@@ -243,7 +235,7 @@ def test_reset_consumer_group_moves_offsets_back(stack, published):
     end = published["after"][name]["0"]
     consumer.commit(offsets=[TopicPartition(name, 0, end)], asynchronous=False)
     consumer.close()
-    moved = replay.reset_consumer_group(group, [name])
+    moved = topics.reset_consumer_group(group, [name])
     assert moved[f"{name}:0"] == 0
     consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": group})
     committed = consumer.committed([TopicPartition(name, 0)], timeout=10)[0].offset
