@@ -14,7 +14,7 @@ import dataclasses
 import uuid
 from typing import Iterable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from labkit import settings as settings_module
@@ -214,3 +214,32 @@ def read_all(topic: str, s: settings_module.Settings | None = None, timeout: flo
         return _drain(consumer, len(assignments), timeout)
     finally:
         consumer.close()
+
+
+def reset_consumer_group(group: str, topic_names: list[str], to_timestamp_ms: int | None = None,
+                         s: settings_module.Settings | None = None) -> dict[str, int]:  # fmt: skip
+    """Move ``group``'s committed offsets back to the beginning, or to the first record at or
+    after ``to_timestamp_ms``. The group must have no running members (Kafka refuses otherwise).
+    Returns the new offsets as ``{"topic:partition": offset}``.
+    """
+    s = s or settings_module.get()
+    consumer = peek_consumer(s)
+    try:
+        partitions = [TopicPartition(t, p) for t in topic_names
+                      for p in consumer.list_topics(t, timeout=10).topics[t].partitions]  # fmt: skip
+        if to_timestamp_ms is None:
+            targets = [TopicPartition(tp.topic, tp.partition, watermarks(consumer, tp.topic, tp.partition)[0])
+                       for tp in partitions]  # fmt: skip
+        else:
+            asked = [TopicPartition(tp.topic, tp.partition, to_timestamp_ms) for tp in partitions]
+            targets = consumer.offsets_for_times(asked, timeout=10)
+            # past the last record: offsets_for_times answers -1, which means "the end"
+            targets = [tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition,
+                       watermarks(consumer, tp.topic, tp.partition)[1]) for tp in targets]  # fmt: skip
+    finally:
+        consumer.close()
+    client = admin(s)
+    futures = client.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, targets)])
+    for future in futures.values():
+        future.result()
+    return {f"{tp.topic}:{tp.partition}": tp.offset for tp in targets}
