@@ -149,7 +149,7 @@ def main() -> None:
     print(f"bridge, live beside the publishers              : {live:9,.0f} msg/s")
     print(f"ratio bridge/ceiling                            : {drain / ceiling:9.2f}")
     print(f"lost: {max(lost, 0)}, in the dead-letter topic: {dead}, extra copies: {max(-lost, 0)}")
-    print(f"the seed's load is 16 msg/s: headroom x{drain / 16:,.0f}")
+    print(f"the building's load is 16 msg/s: headroom x{drain / 16:,.0f}")
 
 
 if __name__ == "__main__":

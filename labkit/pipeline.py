@@ -139,7 +139,7 @@ def deduplicate(readings):
 
 
 def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
-    """Windows of ``window`` sliding every ``slide`` per room, with the seed's aggregates.
+    """Windows of ``window`` sliding every ``slide`` per room, with the aggregate row's values.
 
     Each reading falls into ``window / slide`` windows (two here). A window is emitted once the
     watermark (see :func:`with_watermark`) has passed its end.
@@ -168,7 +168,7 @@ def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
 
 
 def enrich(windows, rooms_table):
-    """Join the room metadata, then shape the row exactly as the seed's aggregate (one schema).
+    """Join the room metadata, then shape the row exactly as the aggregate row (one schema).
 
     A left join: a window of a room missing from the metadata keeps its numbers, with null
     names, instead of disappearing. The rooms table is tiny, so it is *broadcast*: every task

@@ -142,7 +142,7 @@ def _working(hour: float) -> bool:
 
 
 def _server_room(n: _Noise, hour: float) -> dict[str, float]:
-    """Cool, dry and power-hungry. The seed marks it as always "occupied": its presence sensor
+    """Cool, dry and power-hungry. The specification marks it as always "occupied": its presence sensor
     counts the warm, humming racks as one person, and the fans keep the motion sensor busy.
     A technician drops by now and then during working hours."""
     technician = _working(hour) and n.draw("technician", every=600) < 0.15

@@ -7,7 +7,7 @@ The two jobs are kept apart on purpose:
   duplicated and malformed messages). It needs no broker, so tests and batch comparisons can
   rebuild exactly the messages a stream received.
 * :func:`publish` decides *when* and *how* they are sent: on a real-time clock (a reading per
-  room every half second, like the seed's sensors) or accelerated (as fast as the broker
+  room every half second, like the building's sensors) or accelerated (as fast as the broker
   acknowledges), always at QoS 1.
 
 Typical use in a notebook::
@@ -40,7 +40,7 @@ from labkit.errors import LabkitError
 from labkit.rooms import DEFAULT_SEED, reading
 from labkit.schema import RAW_FIELD_NAMES, to_json
 
-#: Seconds between two readings of one room (the seed's sensors: 2 per second per room).
+#: Seconds between two readings of one room (the building's sensors: 2 per second per room).
 PUBLISH_INTERVAL = 0.5
 
 #: What a message can be. "ok" is a reading sent on time; the others are injected faults.
@@ -307,7 +307,7 @@ def publish(
     """Send ``messages`` (from :func:`generate`) to the MQTT broker at QoS 1.
 
     * ``realtime=True``: each message waits until its ``due`` time after the start, so every
-      room sends a reading every half second, as the seed's sensors do.
+      room sends a reading every half second, as the building's sensors do.
     * ``realtime=False`` (accelerated): as fast as the broker acknowledges. At most ``window``
       messages wait for their acknowledgement at once; then the oldest is waited for. That keeps
       memory bounded and makes the run finish only when the broker has every message.

@@ -72,7 +72,7 @@ class S3Server:
     """An S3-compatible server on loopback: moto's server mode, an S3 *test double*.
 
     In the Docker workshop the lake is a MinIO bucket (``s3a://datalake``). There is no Docker
-    here, so this stands in for MinIO (DESIGN.md allows a test double for the ``s3a://`` code
+    here, so this stands in for MinIO (docs/architecture.md allows a test double for the ``s3a://`` code
     path only). Everything on the lab's side is real: hadoop-aws, the AWS SDK, Delta's S3 log
     store, speaking HTTP to this server.
     """

@@ -58,7 +58,7 @@ def raw_records(published) -> list[tuple[str, int, dict]]:
 
 
 def expected_windows(records, rooms_table, final_watermark: datetime) -> dict:
-    """The seed's aggregates per (room, window), computed in plain Python by labkit.reference."""
+    """The aggregates per (room, window), computed in plain Python by labkit.reference."""
     rows = reference.windows(records, rooms_table, final_watermark, WINDOW_S, SLIDE_S)
     return {(r["room_id"], r["window_start"]): r for r in rows}
 
