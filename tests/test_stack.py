@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from labkit import settings, stack
-from labkit.stack import services
 from labkit.errors import LabkitError
+from labkit.stack import services
 
 pytestmark = pytest.mark.services
 
