@@ -27,9 +27,9 @@ from __future__ import annotations
 import json
 
 from labkit import schema, topics
-from labkit.names import AGGREGATE_QUERY, AGGREGATE_TABLE, DOWNSAMPLED_TOPIC_PATTERN, ROOMS_TABLE
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
+from labkit.names import AGGREGATE_QUERY, AGGREGATE_TABLE, DOWNSAMPLED_TOPIC_PATTERN, ROOMS_TABLE
 
 TABLE_NAME = AGGREGATE_TABLE  # the defaults of start(), named in labkit.names
 QUERY_NAME = AGGREGATE_QUERY

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from labkit.stack import jars
 from labkit import settings as settings_module
+from labkit.stack import jars
 from labkit.stack.java import require_java
 
 LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")

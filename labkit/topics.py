@@ -19,7 +19,8 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
-from labkit.names import DLQ_TOPIC, RETENTION_MS, downsampled_topic, raw_topic, room_ids as all_room_ids
+from labkit.names import DLQ_TOPIC, RETENTION_MS, downsampled_topic, raw_topic
+from labkit.names import room_ids as all_room_ids
 
 
 def raw_topics(room_ids: Iterable[str] | None = None) -> list[str]:

@@ -19,7 +19,7 @@ from labkit import settings as settings_module
 from labkit.errors import LabkitError
 from labkit.stack.java import require_java
 from labkit.stack.probes import kafka_healthy, mqtt_healthy, port_open, spark_master_state
-from labkit.stack.processes import pid_file, start_service, stop_service, running_process
+from labkit.stack.processes import pid_file, running_process, start_service, stop_service
 from labkit.stack.services import embedded_services
 
 # The probes are part of this package's interface: `labkit.stack.port_open(...)`, and the compose
