@@ -30,9 +30,15 @@ import psutil
 from labkit.stack.processes import process_tree, still_running
 
 
-def stream_command(query_name: str, table: str, starting_offsets: dict | str = "earliest",
-                   max_offsets_per_trigger: int | None = None, trigger: str = "", to_kafka: bool = False,
-                   until_caught_up: bool = False) -> list[str]:  # fmt: skip
+def stream_command(
+    query_name: str,
+    table: str,
+    starting_offsets: dict | str = "earliest",
+    max_offsets_per_trigger: int | None = None,
+    trigger: str = "",
+    to_kafka: bool = False,
+    until_caught_up: bool = False,
+) -> list[str]:
     """The ``labkit stream`` command line for a job named ``query_name`` writing ``table``.
 
     ``trigger=""`` runs micro-batches back to back; ``to_kafka=False`` writes Delta only.

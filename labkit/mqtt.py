@@ -23,14 +23,26 @@ from typing import Any, Callable
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
-NEXT_STEP = ("start it with `labkit up` (embedded) or `docker compose up -d mosquitto` "
-             "(compose), or point LABKIT_MQTT_HOST / LABKIT_MQTT_PORT at it")  # fmt: skip
+NEXT_STEP = (
+    "start it with `labkit up` (embedded) or `docker compose up -d mosquitto` "
+    "(compose), or point LABKIT_MQTT_HOST / LABKIT_MQTT_PORT at it"
+)
 
 
-def connect(client_id: str, host: str | None = None, port: int | None = None, *, clean_session: bool = True,
-            manual_ack: bool = False, max_inflight: int = 1000, timeout: float = 10.0, keepalive: int = 30,
-            on_connect: Callable[[Any], None] | None = None, on_message: Callable | None = None,
-            on_subscribe: Callable | None = None):  # fmt: skip
+def connect(
+    client_id: str,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    clean_session: bool = True,
+    manual_ack: bool = False,
+    max_inflight: int = 1000,
+    timeout: float = 10.0,
+    keepalive: int = 30,
+    on_connect: Callable[[Any], None] | None = None,
+    on_message: Callable | None = None,
+    on_subscribe: Callable | None = None,
+):
     """A paho-mqtt client, connected and accepted by the broker, its network loop running.
 
     ``host`` and ``port`` default to ``settings.get().mqtt_host`` / ``mqtt_port``.
@@ -47,8 +59,9 @@ def connect(client_id: str, host: str | None = None, port: int | None = None, *,
     host = host or config.mqtt_host
     port = port or config.mqtt_port
     # paho refuses clean_session with MQTT 5; the lab speaks MQTT 3.1.1, paho's default
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
-                         manual_ack=manual_ack)  # fmt: skip
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session, manual_ack=manual_ack
+    )
     client.max_inflight_messages_set(max_inflight)
 
     answered = threading.Event()

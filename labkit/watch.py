@@ -27,9 +27,11 @@ def describe_progress(progress: dict | None) -> str:
     state_rows = sum(op.get("numRowsTotal", 0) for op in state)
     late = sum(op.get("numRowsDroppedByWatermark", 0) for op in state)
     watermark = progress.get("eventTime", {}).get("watermark", "-")
-    return (f"batch {progress['batchId']}: {progress['numInputRows']} rows in, "
-            f"{progress.get('processedRowsPerSecond', 0):.0f} rows/s, watermark {watermark}, "
-            f"state rows {state_rows}, late rows dropped {late}")  # fmt: skip
+    return (
+        f"batch {progress['batchId']}: {progress['numInputRows']} rows in, "
+        f"{progress.get('processedRowsPerSecond', 0):.0f} rows/s, watermark {watermark}, "
+        f"state rows {state_rows}, late rows dropped {late}"
+    )
 
 
 def progress_table(reports: list[dict]):
@@ -44,8 +46,18 @@ def progress_table(reports: list[dict]):
     import pandas as pd
 
     ran = [p for p in reports if "addBatch" in p.get("durationMs", {})]
-    columns = ["batch", "ready_s", "rows in", "batch ms", "processed rows/s", "watermark", "state rows",
-               "late rows dropped", "partitions", "rows out"]  # fmt: skip
+    columns = [
+        "batch",
+        "ready_s",
+        "rows in",
+        "batch ms",
+        "processed rows/s",
+        "watermark",
+        "state rows",
+        "late rows dropped",
+        "partitions",
+        "rows out",
+    ]
     if not ran:
         return pd.DataFrame(columns=columns)
     began = pd.Timestamp(ran[0]["timestamp"])
@@ -53,18 +65,21 @@ def progress_table(reports: list[dict]):
     for p in ran:
         state = p.get("stateOperators", [])
         watermark = pd.Timestamp(p.get("eventTime", {}).get("watermark", "1970-01-01T00:00:00Z"))
-        rows.append({
-            "batch": p["batchId"],
-            "ready_s": (pd.Timestamp(p["timestamp"]) - began).total_seconds() + p["durationMs"]["triggerExecution"] / 1000,
-            "rows in": p["numInputRows"],
-            "batch ms": p["durationMs"]["triggerExecution"],
-            "processed rows/s": p["processedRowsPerSecond"] if p["numInputRows"] else float("nan"),
-            "watermark": watermark.tz_convert(None) if watermark.year > 1970 else pd.NaT,
-            "state rows": sum(op.get("numRowsTotal", 0) for op in state),
-            "late rows dropped": sum(op.get("numRowsDroppedByWatermark", 0) for op in state),
-            "partitions": max((op.get("numShufflePartitions", 0) for op in state), default=0),
-            "rows out": p.get("sink", {}).get("numOutputRows", 0),
-        })  # fmt: skip
+        rows.append(
+            {
+                "batch": p["batchId"],
+                "ready_s": (pd.Timestamp(p["timestamp"]) - began).total_seconds()
+                + p["durationMs"]["triggerExecution"] / 1000,
+                "rows in": p["numInputRows"],
+                "batch ms": p["durationMs"]["triggerExecution"],
+                "processed rows/s": p["processedRowsPerSecond"] if p["numInputRows"] else float("nan"),
+                "watermark": watermark.tz_convert(None) if watermark.year > 1970 else pd.NaT,
+                "state rows": sum(op.get("numRowsTotal", 0) for op in state),
+                "late rows dropped": sum(op.get("numRowsDroppedByWatermark", 0) for op in state),
+                "partitions": max((op.get("numShufflePartitions", 0) for op in state), default=0),
+                "rows out": p.get("sink", {}).get("numOutputRows", 0),
+            }
+        )
     frame = pd.DataFrame(rows, columns=columns)
     frame["watermark"] = pd.to_datetime(frame["watermark"])
     return frame
@@ -83,8 +98,9 @@ def caught_up(query, targets: dict[str, dict[str, int]]) -> bool:
     return all(reached.get(t, {}).get(p, -1) >= o for t, parts in targets.items() for p, o in parts.items())
 
 
-def run_until_caught_up(query, room_ids=None, timeout: float = 600, s: settings_module.Settings | None = None,
-                        every: float = 5.0) -> dict:  # fmt: skip
+def run_until_caught_up(
+    query, room_ids=None, timeout: float = 600, s: settings_module.Settings | None = None, every: float = 5.0
+) -> dict:
     """Block until ``query`` has processed everything in Kafka now, printing progress lines.
 
     Returns the last progress report. Raises TimeoutError (with the last progress) if the
@@ -99,8 +115,9 @@ def run_until_caught_up(query, room_ids=None, timeout: float = 600, s: settings_
         if not query.isActive:
             raise RuntimeError(f"query {query.name} stopped before catching up")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{query.name} did not catch up in {timeout:.0f} s: "
-                               f"{describe_progress(query.lastProgress)}")  # fmt: skip
+            raise TimeoutError(
+                f"{query.name} did not catch up in {timeout:.0f} s: {describe_progress(query.lastProgress)}"
+            )
         ticker.update(describe_progress(query.lastProgress))
         time.sleep(0.5)
     ticker.done(describe_progress(query.lastProgress))

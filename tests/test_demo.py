@@ -15,15 +15,23 @@ pytestmark = [pytest.mark.services, pytest.mark.spark]
 
 def test_the_demo_fills_the_table_for_every_room_and_reports_what_the_bridge_did(stack, spark):
     # --keep-running: the stack is the test session's, the demo must leave it up
-    result = subprocess.run([sys.executable, "-m", "labkit", "demo", "--minutes", "0.5", "--keep-running"],
-                            capture_output=True, text=True, timeout=900, env=os.environ.copy())  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit", "demo", "--minutes", "0.5", "--keep-running"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=os.environ.copy(),
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
 
     # every message the simulator sent reached Kafka: a room topic or the dead-letter topic
-    sent, produced, rejected = (int(n.replace(",", "")) for n in re.search(
-        r"bridge: ([\d,]+) sent, ([\d,]+) into the room topics, ([\d,]+) to the dead-letter topic", out
-    ).groups())  # fmt: skip
+    sent, produced, rejected = (
+        int(n.replace(",", ""))
+        for n in re.search(
+            r"bridge: ([\d,]+) sent, ([\d,]+) into the room topics, ([\d,]+) to the dead-letter topic", out
+        ).groups()
+    )
     assert sent == produced + rejected and produced > 0
 
     windows = spark.read.format("delta").load(stack.table_path(names.AGGREGATE_TABLE))

@@ -47,11 +47,15 @@ def test_a_second_run_appends_to_the_same_log(tmp_path):
 
 
 def test_the_stream_command_is_one_labkit_stream_understands():
-    command = jobs.stream_command("job_x", "/lake/job_x", {"telemetry.room_1": {"0": 7}}, max_offsets_per_trigger=200,
-                                  until_caught_up=True)  # fmt: skip
+    command = jobs.stream_command(
+        "job_x", "/lake/job_x", {"telemetry.room_1": {"0": 7}}, max_offsets_per_trigger=200, until_caught_up=True
+    )
     assert command[:4] == [sys.executable, "-m", "labkit", "stream"]
     args = cli.build_parser().parse_args(command[3:])
-    assert (args.query_name, args.table, args.starting_offsets) == ("job_x", "/lake/job_x", '{"telemetry.room_1": {"0": 7}}')
+    assert (args.query_name, args.table, args.starting_offsets) == (
+        "job_x",
+        "/lake/job_x",
+        '{"telemetry.room_1": {"0": 7}}',
+    )
     assert (args.max_offsets_per_trigger, args.trigger, args.no_kafka, args.until_caught_up) == (200, "", True, True)
     assert args.rooms == names.DEFAULT_ROOM_COUNT
-

@@ -50,4 +50,4 @@ def test_the_mqtt_topic_of_a_room_is_what_the_bridge_subscribes_to():
     prefix = names.MQTT_TOPIC_FILTER.removesuffix("+")
     for room in names.room_ids(12):
         topic = names.mqtt_topic(room)
-        assert topic.startswith(prefix) and "/" not in topic[len(prefix):]
+        assert topic.startswith(prefix) and "/" not in topic[len(prefix) :]

@@ -24,8 +24,10 @@ from labkit.stack.services import embedded_services
 
 # The probes are part of this package's interface: `labkit.stack.port_open(...)`, and the compose
 # healthchecks call `labkit.stack.spark_master_state`.
-__all__ = ["ServiceStatus", "up", "down", "status", "format_status", "ensure_up",
-           "port_open", "mqtt_healthy", "kafka_healthy", "spark_master_state"]  # fmt: skip
+__all__ = [
+    "ServiceStatus", "up", "down", "status", "format_status", "ensure_up",
+    "port_open", "mqtt_healthy", "kafka_healthy", "spark_master_state",
+]
 
 Settings = settings_module.Settings
 
