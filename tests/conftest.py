@@ -132,6 +132,16 @@ def s3_server():
 
 
 # ---------------------------------------------------------------- one pipeline run, shared
+# Simulated once (``published``) and streamed once (``live``) for test_pipeline, test_lake,
+# test_replay, test_topics and test_watch. Their streaming queries read the raw topics from where
+# this run starts up to wherever the topics end *now*, so no other test may write to them in
+# between: the tests that use the run are moved to the end of the session, one after the other.
+
+
+def pytest_collection_modifyitems(items):
+    on_the_shared_run = [item for item in items if "published" in getattr(item, "fixturenames", ())]
+    items[:] = [item for item in items if item not in on_the_shared_run] + on_the_shared_run
+
 
 PIPELINE_START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 LATE_DELAY_S = 90  # far beyond window + watermark: late whatever the micro-batch boundaries
