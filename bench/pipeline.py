@@ -24,12 +24,11 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 WORK = Path(tempfile.mkdtemp(prefix="labkit-bench-pipeline-"))
@@ -40,9 +39,9 @@ os.environ.update(ENV)
 
 from confluent_kafka import Producer  # noqa: E402
 
-from labkit import bridge, metadata, pipeline, rooms, settings, simulator, spark, stack, topics  # noqa: E402
+from labkit import bridge, metadata, names, pipeline, settings, simulator, spark, stack, topics, watch  # noqa: E402
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids()
 
 
 def throughput(session, s, minutes: float) -> tuple[int, float, float]:
@@ -50,7 +49,7 @@ def throughput(session, s, minutes: float) -> tuple[int, float, float]:
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 20})
     count = 0
     for m in simulator.generate(rooms=ROOMS, start=start, duration=minutes * 60):
-        producer.produce(topics.raw_topic(m.record["room_id"]), key=m.record["room_id"], value=m.payload)
+        producer.produce(names.raw_topic(m.record["room_id"]), key=m.record["room_id"], value=m.payload)
         producer.poll(0)
         count += 1
     producer.flush()
@@ -58,21 +57,20 @@ def throughput(session, s, minutes: float) -> tuple[int, float, float]:
     query = pipeline.start(rows, s, query_name="bench_throughput", table_path=s.table_path("bench_throughput"),
                            trigger=None, to_kafka=True)  # fmt: skip
     try:
-        pipeline.run_until_caught_up(query, ROOMS, s=s, timeout=1800, every=15)
-        batches = [p for p in query.recentProgress if p["numInputRows"] > 0]
+        watch.run_until_caught_up(query, ROOMS, s=s, timeout=1800, every=15)
+        batches = watch.progress_table(query.recentProgress)
     finally:
         query.stop()
-    first = datetime.fromisoformat(batches[0]["timestamp"].replace("Z", "+00:00"))
-    last = batches[-1]
-    end = datetime.fromisoformat(last["timestamp"].replace("Z", "+00:00")) + timedelta(
-        milliseconds=last["durationMs"]["triggerExecution"])
-    wall = (end - first).total_seconds()
-    per_batch = statistics.median(p["processedRowsPerSecond"] for p in batches)
+    batches = batches[batches["rows in"] > 0]
+    # from the start of the first batch with data to the end of the last one
+    first_start = batches["ready_s"].iloc[0] - batches["batch ms"].iloc[0] / 1000
+    wall = batches["ready_s"].iloc[-1] - first_start
+    per_batch = batches["processed rows/s"].median()
     return count, count / wall, per_batch
 
 
 def latency(session, s, seconds: float = 90) -> tuple[float, float, int]:
-    before = topics.end_offsets([topics.downsampled_topic(r) for r in ROOMS], s)
+    before = topics.end_offsets([names.downsampled_topic(r) for r in ROOMS], s)
     rows = pipeline.build(session, s, ROOMS, starting_offsets="latest")
     query = pipeline.start(rows, s, query_name="bench_latency", table_path=s.table_path("bench_latency"), trigger="1 second")
     running, thread = bridge.start_in_background(s)
@@ -87,7 +85,7 @@ def latency(session, s, seconds: float = 90) -> tuple[float, float, int]:
         thread.join(30)
     excess = []
     for room in ROOMS:
-        name = topics.downsampled_topic(room)
+        name = names.downsampled_topic(room)
         for m in topics.read_all(name, s):
             if m.offset < before[name]["0"]:
                 continue

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 
 from confluent_kafka import Producer
 
-from labkit import progress, rooms, schema, topics
+from labkit import mqtt, names, progress, schema, topics
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
@@ -42,10 +42,10 @@ DEFAULT_CLIENT_ID = "labkit-bridge"
 class Bridge:
     """One bridge process: an MQTT subscriber, a Kafka producer, and the counters between them."""
 
-    def __init__(self, s: settings_module.Settings | None = None, room_count: int = 8,
+    def __init__(self, s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
                  client_id: str = DEFAULT_CLIENT_ID):  # fmt: skip
         self.settings = s or settings_module.get()
-        self.known_rooms = set(rooms.room_ids(room_count))
+        self.known_rooms = set(names.room_ids(room_count))
         self.client_id = client_id
         self.received = 0
         self.produced = 0
@@ -71,38 +71,15 @@ class Bridge:
         })  # fmt: skip
 
     def _connect_mqtt(self):
-        import paho.mqtt.client as mqtt
-
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
+        return mqtt.connect(
+            self.client_id, self.settings.mqtt_host, self.settings.mqtt_port,
             clean_session=False,  # a persistent session: the broker queues while we are away
             manual_ack=True,  # acknowledge after Kafka confirms, not on arrival
+            # subscribe on every (re)connect; QoS 1 so the broker queues for us
+            on_connect=lambda client: client.subscribe(names.MQTT_TOPIC_FILTER, qos=1),
+            on_subscribe=lambda *args: self.ready.set(),
+            on_message=self._on_message,
         )
-        client.max_inflight_messages_set(1000)
-        connected = threading.Event()
-
-        def on_connect(client, userdata, flags, reason_code, properties):
-            if not reason_code.is_failure:
-                # subscribe on every (re)connect; QoS 1 so the broker queues for us
-                client.subscribe(topics.MQTT_TOPIC_FILTER, qos=1)
-            connected.set()
-
-        client.on_connect = on_connect
-        client.on_subscribe = lambda *args: self.ready.set()
-        client.on_message = self._on_message
-        try:
-            client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
-        except OSError as error:
-            raise LabkitError(
-                f"cannot reach the MQTT broker at {self.settings.mqtt_host}:{self.settings.mqtt_port}: {error}",
-                "start it with `labkit up` (or `docker compose up -d mosquitto`)",
-            ) from None
-        client.loop_start()
-        if not connected.wait(10):
-            client.loop_stop()
-            raise LabkitError("the MQTT broker did not answer the connection", "check `labkit status`")
-        return client
 
     # ------------------------------------------------------------ per message
 
@@ -178,7 +155,7 @@ class Bridge:
         self._warn_if_the_broker_keeps_no_queue()
         ticker = progress.Ticker("bridge:", every=progress_every or 5.0)
         if progress_every:
-            ticker.update(f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {topics.MQTT_TOPIC_FILTER} "
+            ticker.update(f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {names.MQTT_TOPIC_FILTER} "
                           f"-> Kafka {self.settings.kafka_bootstrap}", force=True)  # fmt: skip
         started = time.monotonic()
         last_count, last_time = 0, started
@@ -218,7 +195,7 @@ class Bridge:
             self._mqtt.loop_stop()
 
 
-def run_until_signal(s: settings_module.Settings | None = None, room_count: int = 8,
+def run_until_signal(s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
                      idle_exit: float | None = None, client_id: str = DEFAULT_CLIENT_ID) -> Bridge:  # fmt: skip
     """Run a bridge in the foreground until Ctrl-C or SIGTERM (``labkit bridge``)."""
     bridge = Bridge(s, room_count, client_id)
@@ -228,7 +205,7 @@ def run_until_signal(s: settings_module.Settings | None = None, room_count: int 
     return bridge
 
 
-def start_in_background(s: settings_module.Settings | None = None, room_count: int = 8,
+def start_in_background(s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
                         client_id: str = DEFAULT_CLIENT_ID, timeout: float = 60) -> tuple[Bridge, threading.Thread]:  # fmt: skip
     """Run a bridge in a thread of this process (for notebooks); call ``bridge.stop()`` to end it.
 

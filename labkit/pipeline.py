@@ -9,6 +9,7 @@
     query = start_sinks(rows)                    # Delta table + telemetry.<room>.downsampled
 
 :func:`build` chains them and :func:`start` runs the result; the lessons run them one by one.
+:mod:`labkit.watch` follows a running query's progress.
 
 Guarantees of the two sinks (both written by one ``foreachBatch``, so they get the same rows):
 
@@ -32,13 +33,14 @@ Guarantees of the two sinks (both written by one ``foreachBatch``, so they get t
 from __future__ import annotations
 
 import json
-import time
 
-from labkit import metadata, rooms, schema, topics
+from labkit import schema, topics
 from labkit import settings as settings_module
+from labkit.errors import LabkitError
+from labkit.names import AGGREGATE_QUERY, AGGREGATE_TABLE, DOWNSAMPLED_TOPIC_PATTERN, ROOMS_TABLE
 
-TABLE_NAME = "telemetry_5s_agg"
-QUERY_NAME = "telemetry_5s_agg"
+TABLE_NAME = AGGREGATE_TABLE  # the defaults of start(), named in labkit.names
+QUERY_NAME = AGGREGATE_QUERY
 WINDOW = "10 seconds"
 SLIDE = "5 seconds"
 WATERMARK = "10 seconds"
@@ -57,7 +59,7 @@ def read_raw(spark, room_ids=None, starting_offsets: str = "earliest",
     ``max_offsets_per_trigger`` caps a micro-batch, the lab's lever for backpressure.
     """
     s = s or settings_module.get()
-    names = [topics.raw_topic(r) for r in (room_ids or rooms.room_ids(8))]
+    names = topics.raw_topics(room_ids)
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", s.kafka_bootstrap)
@@ -97,12 +99,13 @@ def read_rooms(spark, s: settings_module.Settings | None = None):
     metadata shows up in the windows computed after it: lesson 03 shows exactly that.
     """
     s = s or settings_module.get()
-    if not s.metadata_db.exists():
-        metadata.init_metadata(s.metadata_db)
+    if not s.metadata_db.exists():  # a read only reads: SQLite would create an empty file
+        raise LabkitError(f"no room metadata at {s.metadata_db}",
+                          "create it with `labkit init-metadata` (or labkit.metadata.init_metadata())")  # fmt: skip
     return (
         spark.read.format("jdbc")
         .option("url", f"jdbc:sqlite:{s.metadata_db}")
-        .option("dbtable", "rooms")
+        .option("dbtable", ROOMS_TABLE)
         .option("driver", "org.sqlite.JDBC")
         .load()
     )
@@ -144,7 +147,7 @@ def deduplicate(readings):
 
 
 def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
-    """Windows of ``window`` sliding every ``slide`` per room, with the seed's aggregates.
+    """Windows of ``window`` sliding every ``slide`` per room, with the aggregate row's values.
 
     Each reading falls into ``window / slide`` windows (two here). A window is emitted once the
     watermark (see :func:`with_watermark`) has passed its end.
@@ -173,7 +176,7 @@ def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
 
 
 def enrich(windows, rooms_table):
-    """Join the room metadata, then shape the row exactly as the seed's aggregate (one schema).
+    """Join the room metadata, then shape the row exactly as the aggregate row (one schema).
 
     A left join: a window of a room missing from the metadata keeps its numbers, with null
     names, instead of disappearing. The rooms table is tiny, so it is *broadcast*: every task
@@ -200,11 +203,11 @@ def build(spark, s: settings_module.Settings | None = None, room_ids=None, windo
 def to_kafka_messages(rows):
     """Aggregate rows -> (topic, key, value) columns for Kafka's sink.
 
-    The topic is computed per row from the room id, with the pattern of labkit.topics.
+    The topic is computed per row from the room id, with the pattern of labkit.names.
     """
     from pyspark.sql import functions as F
 
-    prefix, suffix = topics.DOWNSAMPLED_PATTERN.split("{room_id}")
+    prefix, suffix = DOWNSAMPLED_TOPIC_PATTERN.split("{room_id}")
     options = {"timestampFormat": schema.SPARK_TIMESTAMP_FORMAT}
     window_start = F.date_format("window_start", schema.SPARK_TIMESTAMP_FORMAT)
     return rows.select(
@@ -275,62 +278,3 @@ def start(rows, s: settings_module.Settings | None = None, query_name: str = QUE
     )
     writer = writer.trigger(processingTime=trigger) if trigger else writer
     return writer.start()
-
-
-# ---------------------------------------------------------------- watching a query
-
-
-def describe_progress(progress: dict | None) -> str:
-    """One line from a query's progress report: batch, rows, rate, watermark, state, late rows."""
-    if not progress:
-        return "waiting for the first batch..."
-    state = progress.get("stateOperators", [])
-    state_rows = sum(op.get("numRowsTotal", 0) for op in state)
-    late = sum(op.get("numRowsDroppedByWatermark", 0) for op in state)
-    watermark = progress.get("eventTime", {}).get("watermark", "-")
-    return (f"batch {progress['batchId']}: {progress['numInputRows']} rows in, "
-            f"{progress.get('processedRowsPerSecond', 0):.0f} rows/s, watermark {watermark}, "
-            f"state rows {state_rows}, late rows dropped {late}")  # fmt: skip
-
-
-def end_offsets(room_ids=None, s: settings_module.Settings | None = None) -> dict[str, dict[str, int]]:
-    """Where each raw room topic ends now, in the JSON shape Spark uses for offsets."""
-    return topics.end_offsets([topics.raw_topic(r) for r in room_ids or rooms.room_ids(8)], s)
-
-
-def caught_up(query, targets: dict[str, dict[str, int]]) -> bool:
-    """Whether the query has read up to ``targets`` and then run a batch with no new data.
-
-    That last empty batch matters: it is the one in which the advanced watermark closes the
-    final windows and they are written out.
-    """
-    progress = query.lastProgress
-    if not progress or progress["numInputRows"] != 0:
-        return False
-    reached = json.loads(progress["sources"][0]["endOffset"] or "{}") if progress["sources"] else {}
-    return all(reached.get(t, {}).get(p, -1) >= o for t, parts in targets.items() for p, o in parts.items())
-
-
-def run_until_caught_up(query, room_ids=None, timeout: float = 600, s=None, every: float = 5.0) -> dict:
-    """Block until ``query`` has processed everything in Kafka now, printing progress lines.
-
-    Returns the last progress report. Raises TimeoutError (with the last progress) if the
-    query does not catch up in time, and the query's own error if it failed.
-    """
-    from labkit.progress import Ticker
-
-    targets = end_offsets(room_ids, s)
-    ticker = Ticker(f"{query.name}:", every=every)
-    deadline = time.monotonic() + timeout
-    while not caught_up(query, targets):
-        if query.exception() is not None:
-            raise query.exception()
-        if not query.isActive:
-            raise RuntimeError(f"query {query.name} stopped before catching up")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{query.name} did not catch up in {timeout:.0f} s: "
-                               f"{describe_progress(query.lastProgress)}")  # fmt: skip
-        ticker.update(describe_progress(query.lastProgress))
-        time.sleep(0.5)
-    ticker.done(describe_progress(query.lastProgress))
-    return query.lastProgress

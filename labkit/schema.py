@@ -75,7 +75,7 @@ SPARK_TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 # The aggregate row (Delta table telemetry_5s_agg and the downsampled topics)
 # --------------------------------------------------------------------------------------------
 
-#: (column, Spark type name), in the seed's column order.
+#: (column, Spark type name), in the order docs/architecture.md gives.
 AGGREGATE_FIELDS: tuple[tuple[str, str], ...] = (
     ("window_start", "timestamp"),
     ("window_end", "timestamp"),

@@ -1,6 +1,6 @@
 """Where everything is: the profile, every endpoint and every path, in one frozen object.
 
-The lab runs in two places (see DESIGN.md):
+The lab runs in two places (docs/architecture.md, "Profiles"):
 
 * ``embedded`` (the default): labkit starts Mosquitto, an Apache Kafka broker and, on request,
   a Spark standalone cluster on this machine, and the lake is a local folder.

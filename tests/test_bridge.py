@@ -17,11 +17,11 @@ from datetime import datetime, timedelta, timezone
 import paho.mqtt.client as mqtt
 import pytest
 
-from labkit import rooms, schema, simulator, topics
+from labkit import names, rooms, schema, simulator, topics
 
 pytestmark = pytest.mark.services
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids()
 
 
 class BridgeProcess:
@@ -65,9 +65,9 @@ def wait_for(check, what, timeout):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def end_offsets(names):
+def end_offsets(topic_names):
     """Where each topic ends now: the tests read only what comes after."""
-    return {t: parts["0"] for t, parts in topics.end_offsets(names).items()}
+    return {t: parts["0"] for t, parts in topics.end_offsets(topic_names).items()}
 
 
 def new_messages(topic, since):
@@ -83,20 +83,20 @@ def published_per_room(messages):
 
 
 def test_every_published_reading_reaches_its_room_topic_in_order(bridge):
-    names = [topics.raw_topic(r) for r in ROOMS] + [topics.DLQ_TOPIC]
-    before = end_offsets(names)
+    topic_names = [names.raw_topic(r) for r in ROOMS] + [names.DLQ_TOPIC]
+    before = end_offsets(topic_names)
     start = datetime.now(timezone.utc)
     messages = list(simulator.generate(rooms=ROOMS, start=start, count=100, out_of_order_fraction=0.05))
     simulator.publish(messages, progress_every=None)
     expected = published_per_room(messages)
     total = sum(len(v) for v in expected.values())
-    wait_for(lambda: sum(len(new_messages(topics.raw_topic(r), before)) for r in ROOMS) >= total,
+    wait_for(lambda: sum(len(new_messages(names.raw_topic(r), before)) for r in ROOMS) >= total,
              f"{total} readings in Kafka", 60)
     for room in ROOMS:
-        arrived = new_messages(topics.raw_topic(room), before)
+        arrived = new_messages(names.raw_topic(room), before)
         assert [m.value for m in arrived] == expected[room], f"{room}: lost, duplicated or reordered"
         assert {m.key for m in arrived} == {room}
-    assert new_messages(topics.DLQ_TOPIC, before) == []
+    assert new_messages(names.DLQ_TOPIC, before) == []
 
 
 BAD_INPUT = {
@@ -136,8 +136,8 @@ def bad_readings():
 
 
 def test_each_bad_input_lands_in_the_dlq_with_its_reason_while_valid_traffic_flows(bridge, stack):
-    names = [topics.raw_topic(r) for r in ROOMS] + [topics.DLQ_TOPIC]
-    before = end_offsets(names)
+    topic_names = [names.raw_topic(r) for r in ROOMS] + [names.DLQ_TOPIC]
+    before = end_offsets(topic_names)
     cases = bad_readings()
     assert set(cases) == set(schema.REASONS) - {"retained"}, "every reason code has a case here (retained: below)"
     good_messages = list(simulator.generate(rooms=["room_1", "room_2"], start=datetime.now(timezone.utc), count=20))
@@ -158,8 +158,8 @@ def test_each_bad_input_lands_in_the_dlq_with_its_reason_while_valid_traffic_flo
         client.loop_stop()
         client.disconnect()
 
-    wait_for(lambda: len(new_messages(topics.DLQ_TOPIC, before)) >= len(cases), "the DLQ", 60)
-    dead = new_messages(topics.DLQ_TOPIC, before)
+    wait_for(lambda: len(new_messages(names.DLQ_TOPIC, before)) >= len(cases), "the DLQ", 60)
+    dead = new_messages(names.DLQ_TOPIC, before)
     by_reason = {m.headers["reason"]: m for m in dead}
     assert len(dead) == len(cases)
     for reason, (topic, payload) in cases.items():
@@ -168,9 +168,9 @@ def test_each_bad_input_lands_in_the_dlq_with_its_reason_while_valid_traffic_flo
         assert letter.value == payload, f"{reason}: the original bytes are kept"
         assert letter.headers["mqtt_topic"] == topic
         assert letter.headers["error"], "a human explanation travels with the code"
-    wait_for(lambda: len(new_messages(topics.raw_topic("room_2"), before)) >= 20, "valid readings", 30)
+    wait_for(lambda: len(new_messages(names.raw_topic("room_2"), before)) >= 20, "valid readings", 30)
     for room in ("room_1", "room_2"):
-        assert [m.value for m in new_messages(topics.raw_topic(room), before)] == \
+        assert [m.value for m in new_messages(names.raw_topic(room), before)] == \
                [m.payload for m in good_messages if m.record["room_id"] == room]
     bridge.stop(signal.SIGTERM)
     assert bridge.process.returncode == 0
@@ -197,28 +197,27 @@ def broker(request, stack, tmp_path):
 
 def test_a_retained_reading_is_not_ingested_again_at_each_subscribe(bridge, stack, tmp_path):
     """A retained reading reaches the room topic once, live; its replays at later subscribes go to the DLQ."""
-    names = [topics.raw_topic("room_2"), topics.DLQ_TOPIC]
-    before = end_offsets(names)
+    before = end_offsets([names.raw_topic("room_2"), names.DLQ_TOPIC])
     reading = rooms.reading("room_2", datetime.now(timezone.utc))
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.connect(stack.mqtt_host, stack.mqtt_port)
     client.loop_start()
     try:
         client.publish("telemetry/room_2", schema.to_json(reading), qos=1, retain=True).wait_for_publish(10)
-        wait_for(lambda: len(new_messages(topics.raw_topic("room_2"), before)) == 1, "the live reading", 30)
+        wait_for(lambda: len(new_messages(names.raw_topic("room_2"), before)) == 1, "the live reading", 30)
         # a bridge that subscribes now (a restart with a new session) is sent the retained copy
         other = BridgeProcess(tmp_path / "other.log", f"bridge-retained-{uuid.uuid4().hex[:6]}").start()
         try:
-            wait_for(lambda: len(new_messages(topics.DLQ_TOPIC, before)) >= 1, "the retained copy in the DLQ", 60)
+            wait_for(lambda: len(new_messages(names.DLQ_TOPIC, before)) >= 1, "the retained copy in the DLQ", 60)
         finally:
             other.stop()
         client.publish("telemetry/room_2", b"", qos=1, retain=True).wait_for_publish(10)  # clears it
-        wait_for(lambda: len(new_messages(topics.DLQ_TOPIC, before)) >= 2, "the clearing message", 30)
+        wait_for(lambda: len(new_messages(names.DLQ_TOPIC, before)) >= 2, "the clearing message", 30)
     finally:
         client.loop_stop()
         client.disconnect()
-    assert [m.value for m in new_messages(topics.raw_topic("room_2"), before)] == [schema.to_json(reading)]
-    dead = new_messages(topics.DLQ_TOPIC, before)
+    assert [m.value for m in new_messages(names.raw_topic("room_2"), before)] == [schema.to_json(reading)]
+    dead = new_messages(names.DLQ_TOPIC, before)
     assert [m.headers["reason"] for m in dead] == ["retained", "empty_payload"]
     assert dead[0].value == schema.to_json(reading), "the original bytes are kept"
 
@@ -229,8 +228,8 @@ def test_a_bridge_killed_mid_stream_loses_nothing_the_broker_kept(broker, tmp_pa
     client_id = f"bridge-kill-{uuid.uuid4().hex[:6]}"
     first = BridgeProcess(tmp_path / "first.log", client_id, env).start()
     wait_for(lambda: "telemetry/+ -> Kafka" in first.log(), "the bridge to connect", 60)
-    names = [topics.raw_topic(r) for r in ROOMS]
-    before = end_offsets(names)
+    topic_names = [names.raw_topic(r) for r in ROOMS]
+    before = end_offsets(topic_names)
 
     # 8 rooms x 250 readings, paced at 200 messages/s (10 s) so the kill lands mid-stream
     messages = list(simulator.generate(rooms=ROOMS, start=datetime.now(timezone.utc), count=250, interval=0.04))
@@ -238,7 +237,7 @@ def test_a_bridge_killed_mid_stream_loses_nothing_the_broker_kept(broker, tmp_pa
                                  kwargs={"realtime": True, "progress_every": None, "port": s.mqtt_port})
     publisher.start()
     def arrived():  # cheap: compares end offsets, reads no message
-        return sum(end - before[t] for t, end in end_offsets(names).items())
+        return sum(end - before[t] for t, end in end_offsets(topic_names).items())
 
     wait_for(lambda: arrived() >= 400, "the first readings", 60)
     first.stop(signal.SIGKILL)
@@ -253,13 +252,13 @@ def test_a_bridge_killed_mid_stream_loses_nothing_the_broker_kept(broker, tmp_pa
             wait_for(lambda: "telemetry/+ -> Kafka" in second.log(), "the bridge to connect", 60)
             time.sleep(5)  # whatever amqtt kept would arrive now
         else:
-            wait_for(lambda: all(set(expected[r]) <= {m.value for m in new_messages(topics.raw_topic(r), before)}
+            wait_for(lambda: all(set(expected[r]) <= {m.value for m in new_messages(names.raw_topic(r), before)}
                                  for r in ROOMS), "every reading after the restart", 90)
     finally:
         second.stop(signal.SIGTERM)
     duplicates = lost = 0
     for room in ROOMS:
-        arrived = [m.value for m in new_messages(topics.raw_topic(room), before)]
+        arrived = [m.value for m in new_messages(names.raw_topic(room), before)]
         first_seen = list(dict.fromkeys(arrived))
         duplicates += len(arrived) - len(first_seen)
         lost += len(expected[room]) - len(first_seen)

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from labkit import feed, metadata, pipeline, reference, rooms, schema, simulator
+from labkit import feed, metadata, names, pipeline, reference, schema, simulator, watch
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids()
 START = datetime(2026, 11, 4, 14, 0, tzinfo=timezone.utc)
 PART_S = 60
 QUERY = "exactly_once_restart"
@@ -47,7 +47,7 @@ def run_until_caught_up(spark, stack, starting_offsets: dict) -> dict:
     """Run the job (checkpoint of QUERY) until it has processed everything in Kafka."""
     query = start(spark, stack, starting_offsets, max_offsets=300)
     try:
-        return pipeline.run_until_caught_up(query, ROOMS, timeout=600)
+        return watch.run_until_caught_up(query, ROOMS, timeout=600)
     finally:
         query.stop()
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from labkit import rooms, schema, simulator
+from labkit import names, rooms, schema, simulator
 from labkit.errors import LabkitError
 
 START = datetime(2026, 1, 30, 11, 0, tzinfo=timezone.utc)
@@ -76,7 +76,7 @@ def test_payloads_are_what_the_rooms_read():
 
 
 def test_more_rooms_than_eight():
-    ids = rooms.room_ids(20)
+    ids = names.room_ids(20)
     messages = list(simulator.generate(rooms=ids, start=START, count=3))
     assert len(messages) == 60
     assert {m.record["room_id"] for m in messages} == set(ids)
