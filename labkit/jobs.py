@@ -88,12 +88,15 @@ class StreamJob:
         return [line for line in lines if line and not line[0].isspace() and " WARN " not in line][-n:]
 
 
-def start(command: list[str], log_path: str | Path) -> StreamJob:
-    """Start ``command`` in a process group of its own, its output appended to ``log_path``."""
+def start(command: list[str], log_path: str | Path, env: dict[str, str] | None = None) -> StreamJob:
+    """Start ``command`` in a process group of its own, its output appended to ``log_path``.
+
+    ``env``: the child's environment (default: this process's), e.g. to point it at another stack.
+    """
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:  # the child keeps its own handle
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     return StreamJob(process, log_path)
 
 

@@ -85,7 +85,7 @@ def published_per_room(messages):
 def test_every_published_reading_reaches_its_room_topic_in_order(bridge):
     topic_names = [names.raw_topic(r) for r in ROOMS] + [names.DLQ_TOPIC]
     before = end_offsets(topic_names)
-    start = datetime.now(timezone.utc)
+    start = simulator.default_start(realtime=False, count=100)  # the accelerated run ends now
     messages = list(simulator.generate(rooms=ROOMS, start=start, count=100, out_of_order_fraction=0.05))
     simulator.publish(messages, progress_every=None)
     expected = published_per_room(messages)
@@ -140,7 +140,7 @@ def test_each_bad_input_lands_in_the_dlq_with_its_reason_while_valid_traffic_flo
     before = end_offsets(topic_names)
     cases = bad_readings()
     assert set(cases) == set(schema.REASONS) - {"retained"}, "every reason code has a case here (retained: below)"
-    good_messages = list(simulator.generate(rooms=["room_1", "room_2"], start=datetime.now(timezone.utc), count=20))
+    good_messages = list(simulator.generate(rooms=["room_1", "room_2"], start=simulator.default_start(False, count=20), count=20))
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.connect(stack.mqtt_host, stack.mqtt_port)
@@ -184,6 +184,7 @@ def broker(request, stack, tmp_path):
         yield stack, {}
         return
     from conftest import free_port
+
     from labkit import stack as stack_module
 
     own = dataclasses.replace(stack, mqtt_broker="amqtt", mqtt_port=int(free_port()), state_dir=tmp_path / "state")

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
