@@ -71,7 +71,7 @@ OCCUPANCY_TABLE = "occupancy_sessions"
 ROLLUP_1M_TABLE = "telemetry_1m_agg"
 ROLLUP_5M_TABLE = "telemetry_5m_agg"
 
-#: The streaming job's query name: it names the checkpoint and is Delta's ``txnAppId``.
+#: The streaming job's query name: it names the checkpoint and starts Delta's ``txnAppId`` (labkit.pipeline.delta_app_id).
 AGGREGATE_QUERY = "telemetry_5s_agg"
 #: A replay's default name, for its table and its checkpoint (labkit.replay).
 REPLAY_QUERY = "telemetry_5s_agg_replay"
