@@ -91,7 +91,8 @@ def test_the_bad_fixtures_are_otherwise_valid_compose():
 
 
 def test_memory_sizes_are_read_as_compose_reads_them():
-    assert [lint.memory_mib(v) for v in ("64m", "1g", "1.5g", "512M", "1048576", "2gb")] == [64, 1024, 1536, 512, 1, 2048]
+    sizes = ("64m", "1g", "1.5g", "512M", "1048576", "2gb")
+    assert [lint.memory_mib(v) for v in sizes] == [64, 1024, 1536, 512, 1, 2048]
     assert lint.memory_mib("lots") is None
 
 
@@ -105,7 +106,8 @@ def test_dockerfile_running_as_root_is_noticed():
     text = lint.DOCKERFILE.read_text()
     assert "USER lab" in text
     assert any("root" in p for p in lint.check_dockerfile(text.replace("USER lab", "USER root")))
-    assert any("--allow-root" in p for p in lint.check_dockerfile(text.replace('"--no-browser",', '"--no-browser", "--allow-root",')))
+    as_root = text.replace('"--no-browser",', '"--no-browser", "--allow-root",')
+    assert any("--allow-root" in p for p in lint.check_dockerfile(as_root))
 
 
 # ---------------------------------------------------------------- the file and its neighbours
@@ -120,7 +122,8 @@ def test_ports_are_also_unique_without_env_file():
 def test_env_example_documents_every_variable_and_its_defaults():
     """Each ${lint.VARIABLE} the compose file uses is in .env.example, with the same default."""
     example = lint.read_env_file(lint.ENV_EXAMPLE)
-    used = {m.group("name"): m.group("arg") for m in lint.VARIABLE.finditer(lint.COMPOSE_FILE.read_text()) if m.group("name")}
+    matches = lint.VARIABLE.finditer(lint.COMPOSE_FILE.read_text())
+    used = {m.group("name"): m.group("arg") for m in matches if m.group("name")}
     assert set(used) <= set(example), f"not in .env.example: {sorted(set(used) - set(example))}"
     for name, default in used.items():
         if default and not default.startswith("copy"):
@@ -159,12 +162,14 @@ def test_build_context_and_dockerignore(compose):
         if lint.is_lab(service) and service.get("build"):
             build = service["build"]
             assert (ROOT / build["context"] / build["dockerfile"]).resolve() == lint.DOCKERFILE, name
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [p.strip() for p in lines if p.strip() and not p.startswith("#")]
     for copied in re.findall(r"^COPY\s+(.+)\s+\S+$", lint.DOCKERFILE.read_text(), re.M):
         for path in copied.split():
-            assert lint.dockerignore_keeps(patterns, path.rstrip("/")), f".dockerignore drops {path}, which the Dockerfile copies"
+            kept = lint.dockerignore_keeps(patterns, path.rstrip("/"))
+            assert kept, f".dockerignore drops {path}, which the Dockerfile copies"
     for heavy in (".venv", ".git", "data", ".labkit-test"):
-        assert not lint.dockerignore_keeps(patterns, heavy), f".dockerignore should keep {heavy} out of the build context"
+        assert not lint.dockerignore_keeps(patterns, heavy), f".dockerignore should keep {heavy} out of the context"
 
 
 def test_lab_commands_exist_in_labkit(compose):
@@ -217,6 +222,7 @@ BREAKAGES = [
     (lint.check_images, _set("services/jupyter/image", "labkit-lab:0.0.1")),
     (lint.check_healthchecks, _set("services/bridge/healthcheck", None)),
     (lint.check_healthchecks, _set("services/topics/restart", "unless-stopped")),
+    (lint.check_healthchecks, _set("services/jupyter/depends_on/redpanda-config", None)),
     (lint.check_depends_on, _set("services/jupyter/depends_on", ["redpanda", "minio"])),
     (lint.check_depends_on, _set("services/stream/depends_on/topics", {"condition": "service_healthy"})),
     (lint.check_depends_on, _set("services/bridge/depends_on/stream", {"condition": "service_healthy"})),
@@ -226,7 +232,8 @@ BREAKAGES = [
                                                          "--advertise-kafka-addr=internal://redpanda:29092"])),
     (lint.check_endpoints, _set("services/spark-worker/command", ["spark-class", "org.apache.spark.deploy.worker.Worker",
                                                              "spark://spark-master:7078"])),
-    (lint.check_endpoints, _set("services/minio-init/command", ["mc alias set lake http://minio:9000 u p && mc mb lake/lake"])),
+    (lint.check_endpoints, _set("services/minio-init/command",
+                                ["mc alias set lake http://minio:9000 u p && mc mb lake/lake"])),
     (lint.check_endpoints, _set("services/jupyter/environment/LABKIT_KAFKA_PORT", "9093")),
     (lint.check_endpoints, _set("services/mosquitto/volumes", ["mosquitto-data:/mosquitto/data"])),
     (lint.check_environment, _set("services/simulator/environment", {"AWS_ACCESS_KEY_ID": "x"})),

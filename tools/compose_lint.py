@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: labkit is imported from this checkout
     sys.path.insert(0, str(ROOT))
 
-from labkit import java, jars, settings  # noqa: E402
+from labkit import java, settings  # noqa: E402
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "lab" / "Dockerfile"
@@ -70,9 +70,9 @@ SYSTEM_SERVICE_PORTS = {
 # most this many MiB. One-shot jobs (topics, bucket...) are left out: the services that wait for
 # them start after they have exited. docs/workshop-docker.md, "Memory", explains the figures.
 MEMORY_BUDGETS_MIB = {
-    "lessons (no profile)": ((), 4096),
-    "live building (--profile live)": (("live",), 4608),
-    "everything (--profile stream)": (("stream",), 6144),
+    "lessons (no profile)": ((), 6144),
+    "live building (--profile live)": (("live",), 6656),
+    "everything (--profile stream)": (("stream",), 7680),
 }
 
 LAB_IMAGE = "labkit-lab"
@@ -240,13 +240,18 @@ def check_images(compose: dict) -> list[str]:
 
 
 def check_healthchecks(compose: dict) -> list[str]:
-    """Long-running services have a healthcheck; one-shot jobs do not restart."""
+    """Long-running services have a healthcheck; one-shot jobs do not restart and are waited for."""
     problems = []
     finished = one_shots(compose)
     for name, service in services(compose).items():
         if name in finished:
             if service.get("restart", "no") != "no":
                 problems.append(f"{name}: a one-shot job must not restart (restart: \"no\")")
+            adopters = [n for n, s in services(compose).items() if n not in finished
+                        and isinstance(s.get("depends_on"), dict) and name in s["depends_on"]]  # fmt: skip
+            if not adopters:
+                problems.append(f"{name}: no long-running service waits for this one-shot job to complete, so "
+                                "`docker compose up --wait` reports its exit as a failure")
             continue
         test = (service.get("healthcheck") or {}).get("test")
         if not test or test in (["NONE"], "NONE") or (service.get("healthcheck") or {}).get("disable"):
@@ -365,7 +370,8 @@ def check_endpoints(compose: dict) -> list[str]:
     for name, service in svc.items():
         if is_lab(service):
             mine = settings.load(environment(service))
-            got = (mine.mqtt_host, mine.mqtt_port, mine.kafka_bootstrap, mine.spark_master, mine.s3_endpoint, mine.lake_root)
+            got = (mine.mqtt_host, mine.mqtt_port, mine.kafka_bootstrap, mine.spark_master, mine.s3_endpoint,
+                   mine.lake_root)
             need(got == expected, f"{name}: its environment points labkit at {got}, not {expected}")
     return problems
 
@@ -525,8 +531,8 @@ def memory_mib(value) -> float | None:
 
 
 def memory_limit(service: dict) -> float | None:
-    limit = service.get("mem_limit") or (((service.get("deploy") or {}).get("resources") or {}).get("limits") or {}).get(
-        "memory")
+    limits = ((service.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    limit = service.get("mem_limit") or limits.get("memory")
     return memory_mib(limit) if limit is not None else None
 
 

@@ -113,7 +113,7 @@ def lab_image_packages() -> dict[str, str]:
             dist = metadata.distribution(requirement.name)
         except metadata.PackageNotFoundError:
             raise SystemExit(f"error: {requirement.name} is not installed here\n"
-                             "next: pip install -e . (the check reads the versions pip resolved)") from None  # fmt: skip
+                             "next: pip install -e . (the check reads what pip resolved)") from None  # fmt: skip
         found[name] = dist.version
         for text in dist.requires or []:
             sub = Requirement(text)

@@ -53,8 +53,8 @@ def plan(solution: str, env_file: str) -> list[tuple[str, list[str]]]:
         steps.append((f"run {notebook} in the jupyter container", [
             *dc, "exec", "-T", "jupyter", "papermill", f"/lab/{notebook}", f"{OUT}/{Path(notebook).name}",
             "-p", "minutes", "1", "--cwd", folder, "--no-progress-bar"]))  # fmt: skip
-    steps.append(("memory of each container", ["docker", "stats", "--no-stream", "--format",
-                                              "table {{.Name}}\t{{.MemUsage}}\t{{.MemPerc}}", "<containers>"]))  # fmt: skip
+    table = "table {{.Name}}\t{{.MemUsage}}\t{{.MemPerc}}"
+    steps.append(("memory of each container", ["docker", "stats", "--no-stream", "--format", table, "<containers>"]))
     steps.append(("stop and delete containers and volumes", [*dc, "--profile", "*", "down", "-v"]))
     return steps
 
