@@ -72,3 +72,14 @@ def test_keep_leaves_the_stack_up():
     ran, runner = _recording_runner(fail_on="never")
     assert check.execute(check.plan("02_windowing", ".env.example"), runner, keep=True) == []
     assert not any("down" in c for c in ran)
+
+
+def test_clean_up_names_every_profile_of_the_compose_file():
+    """`down -v` without a profile leaves the simulator, bridge and stream containers behind."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    profiles = {p for service in compose["services"].values() for p in service.get("profiles", [])}
+    down = check.plan("02_windowing", ".env.example")[-1][1]
+    named = {down[i + 1] for i, word in enumerate(down) if word == "--profile"}
+    assert named == profiles

@@ -55,7 +55,8 @@ def plan(solution: str, env_file: str) -> list[tuple[str, list[str]]]:
             "-p", "minutes", "1", "--cwd", folder, "--no-progress-bar"]))  # fmt: skip
     table = "table {{.Name}}\t{{.MemUsage}}\t{{.MemPerc}}"
     steps.append(("memory of each container", ["docker", "stats", "--no-stream", "--format", table, "<containers>"]))
-    steps.append(("stop and delete containers and volumes", [*dc, "--profile", "*", "down", "-v"]))
+    every_profile = ["--profile", "live", "--profile", "stream"]  # what docker-compose.yml defines
+    steps.append(("stop and delete containers and volumes", [*dc, *every_profile, "down", "-v"]))
     return steps
 
 
