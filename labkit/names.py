@@ -48,6 +48,10 @@ DLQ_TOPIC = "telemetry.dlq"
 ALERTS_TOPIC = "telemetry.alerts"
 #: How long Kafka keeps every lab topic: 3 days, long enough to replay a weekend.
 RETENTION_MS = 3 * 24 * 60 * 60 * 1000
+#: Retention deletes whole segments, and only closed ones: with Kafka's default segment.ms of
+#: 7 days a quiet topic's records would live up to 10 days. An hourly roll makes "3 days" hold
+#: (to within an hour and the broker's 5-minute retention check), in Kafka and in Redpanda.
+SEGMENT_MS = 60 * 60 * 1000
 
 
 def raw_topic(room_id: str) -> str:

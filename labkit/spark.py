@@ -35,7 +35,7 @@ def session_config(s: settings_module.Settings, app_name: str) -> dict[str, str]
     config = {
         "spark.app.name": app_name,
         "spark.master": s.spark_master,
-        "spark.jars": ",".join(str(j) for j in jar_files),
+        **jar_config(s, jar_files),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
@@ -54,10 +54,28 @@ def session_config(s: settings_module.Settings, app_name: str) -> dict[str, str]
     }
     if s.spark_master.startswith("spark://"):
         config["spark.cores.max"] = "2"
-        config["spark.executor.memory"] = "1g"
+        # 512m: the lessons' data is small, and two applications (a notebook and lesson 07's
+        # stream job) must fit the compose worker's memory limit (docker-compose.yml).
+        config["spark.executor.memory"] = "512m"
     if s.lake_root.startswith("s3a://"):
         config.update(s3a_config(s))
     return config
+
+
+def jar_config(s: settings_module.Settings, jar_files: list) -> dict[str, str]:
+    """How Spark finds the jars: shipped to each application, or read where they already are.
+
+    ``spark.jars`` makes the driver serve every jar to the executors, and each executor copies
+    them into its work folder: with the s3a group (the AWS SDK) that is ~700 MB per application.
+    On a ``spark://`` cluster the worker has the jars already, at the same path: the compose
+    containers share one image (``LABKIT_JARS_DIR=/opt/labkit/jars``) and ``labkit up
+    --spark-cluster`` runs on this machine. So the driver and the executors put them on their
+    class path instead, and nothing is copied. ``local[N]`` has no executors to ship to.
+    """
+    if not s.spark_master.startswith("spark://"):
+        return {"spark.jars": ",".join(str(j) for j in jar_files)}
+    class_path = os.pathsep.join(str(j) for j in jar_files)
+    return {"spark.driver.extraClassPath": class_path, "spark.executor.extraClassPath": class_path}
 
 
 def s3a_config(s: settings_module.Settings) -> dict[str, str]:

@@ -19,8 +19,11 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
-from labkit.names import DLQ_TOPIC, RETENTION_MS, downsampled_topic, raw_topic
+from labkit.names import DLQ_TOPIC, RETENTION_MS, SEGMENT_MS, downsampled_topic, raw_topic
 from labkit.names import room_ids as all_room_ids
+
+#: The configuration every lab topic gets (and keeps: ensure_topics corrects it).
+TOPIC_CONFIG = {"retention.ms": str(RETENTION_MS), "segment.ms": str(SEGMENT_MS)}
 
 
 def raw_topics(room_ids: Iterable[str] | None = None) -> list[str]:
@@ -52,23 +55,18 @@ def _wait(futures: dict, ignore: tuple = ()) -> None:
 
 
 def ensure_topics(topics: Iterable[str], partitions: int = 1, s: settings_module.Settings | None = None) -> None:
-    """Create the topics that are missing, and set 3-day retention on all of them.
+    """Create the topics that are missing, and set 3-day retention (``TOPIC_CONFIG``) on all of them.
 
     One partition per room topic keeps each room's readings in order, which is all the lab
     needs; the load benchmark spreads its many rooms over many topics instead.
     """
     client = admin(s)
     names = list(topics)
-    retention = {"retention.ms": str(RETENTION_MS)}
-    new = [NewTopic(t, num_partitions=partitions, replication_factor=1, config=retention) for t in names]
+    new = [NewTopic(t, num_partitions=partitions, replication_factor=1, config=TOPIC_CONFIG) for t in names]
     _wait(client.create_topics(new, request_timeout=30), ignore=(KafkaError.TOPIC_ALREADY_EXISTS,))
     # Topics that existed before may carry another retention: set it (a no-op when it is right).
-    resources = [
-        ConfigResource(ConfigResource.Type.TOPIC, t,
-                       incremental_configs=[ConfigEntry("retention.ms", str(RETENTION_MS),
-                                                        incremental_operation=AlterConfigOpType.SET)])
-        for t in names
-    ]  # fmt: skip
+    entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in TOPIC_CONFIG.items()]
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t, incremental_configs=entries) for t in names]
     _wait(client.incremental_alter_configs(resources))
     _wait_for_leaders(client, names)
 

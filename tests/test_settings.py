@@ -12,7 +12,8 @@ from labkit import settings
 def test_embedded_is_the_default_and_points_at_this_machine():
     s = settings.load({})
     assert s.profile == "embedded"
-    assert s.mqtt_host == "127.0.0.1" and s.mqtt_port == 1883
+    # Not 1883: Debian's mosquitto package (a README prerequisite) runs a system broker there.
+    assert s.mqtt_host == "127.0.0.1" and s.mqtt_port == 11883
     assert s.kafka_bootstrap == "127.0.0.1:9092"
     assert s.spark_master.startswith("local[")
     assert Path(s.lake_root).is_absolute(), "a local lake root is made absolute"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.error
 import urllib.request
 
 from labkit import mqtt
@@ -49,3 +50,14 @@ def spark_master_state(host: str, ui_port: int) -> dict | None:
             return json.load(response)
     except (OSError, ValueError):
         return None
+
+
+def s3_healthy(endpoint: str) -> bool:
+    """The S3 endpoint answers HTTP (any status: without credentials S3 says 403, still alive)."""
+    try:
+        with urllib.request.urlopen(endpoint, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
