@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 
 from confluent_kafka import Producer
 
-from labkit import progress, rooms, schema, topics
+from labkit import probe, progress, rooms, schema, topics
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
@@ -59,6 +59,7 @@ class Bridge:
     # ------------------------------------------------------------ setup
 
     def _connect_kafka(self) -> Producer:
+        probe.require(self.settings, ["mqtt", "kafka"])  # both, at once and quickly: else a 30 s Kafka timeout
         topics.ensure_topics(topics.lab_topics(sorted(self.known_rooms)), s=self.settings)
         return Producer({
             "bootstrap.servers": self.settings.kafka_bootstrap,

@@ -19,7 +19,7 @@ import dataclasses
 import time
 from typing import Sequence
 
-from labkit import bridge, progress, rooms, simulator, topics
+from labkit import bridge, probe, progress, rooms, simulator, topics
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
@@ -58,6 +58,7 @@ def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str
     s = s or settings_module.get()
     room_ids = list(room_ids or rooms.room_ids(8))
     names = raw_topics(room_ids)
+    probe.require(s, ["mqtt", "kafka"])
     topics.ensure_topics(topics.lab_topics(room_ids), s=s)
     running, thread = bridge.start_in_background(s, room_count=len(room_ids))
     try:

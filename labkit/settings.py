@@ -218,7 +218,7 @@ _HOST = r"[A-Za-z0-9_.-]+"
 
 def _refused(name: str, text: str, advice: str) -> LabkitError:
     """The error for a variable whose value labkit cannot use: which one, and what to give instead."""
-    return LabkitError(f"{name}={text!r} is not usable", f"{advice}; `labkit settings` lists every variable")
+    return LabkitError(f"{name}={text!r} is not usable", f"{advice}, or unset {name} to use its default")
 
 
 def check_location(name: str, text: str) -> str:

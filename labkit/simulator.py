@@ -36,7 +36,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from labkit import progress, settings, topics
+from labkit import probe, progress, settings, topics
 from labkit.errors import LabkitError
 from labkit.rooms import DEFAULT_SEED, ROOM_IDS, reading
 from labkit.schema import RAW_FIELD_NAMES, to_json
@@ -319,6 +319,7 @@ def connect(
         connected.set()
 
     client.on_connect = on_connect
+    probe.require(dataclasses.replace(config, mqtt_host=host, mqtt_port=port), ["mqtt"])
     next_step = ("start it with `labkit up` (embedded) or `docker compose up -d mosquitto` "
                  "(compose), or point LABKIT_MQTT_HOST / LABKIT_MQTT_PORT at it")
     try:

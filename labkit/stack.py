@@ -129,11 +129,13 @@ def spark_master_state(host: str, ui_port: int) -> dict | None:
 # ---------------------------------------------------------------- the embedded services
 
 
+#: Where Debian and Homebrew put Mosquitto's broker: ``sbin`` folders, often not on a user's PATH.
+MOSQUITTO_FOLDERS = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin")
+
+
 def mosquitto_binary() -> str | None:
-    """Mosquitto's broker binary; Debian and Homebrew put it in an ``sbin`` folder."""
-    candidates = [shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto",
-                  "/opt/homebrew/sbin/mosquitto"]  # fmt: skip
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    """Mosquitto's broker binary: on the PATH, or in one of :data:`MOSQUITTO_FOLDERS`."""
+    return shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), *MOSQUITTO_FOLDERS]))
 
 
 def chosen_mqtt_broker(s: Settings) -> str:
@@ -447,14 +449,10 @@ def up(s: Settings | None = None, spark_cluster: bool = False, only: list[str] |
     """
     s = s or settings_module.get()
     if not s.embedded:
-        statuses = status(s)
-        broken = [st for st in statuses if not st.healthy]
-        if broken:
-            raise LabkitError(
-                "not reachable: " + ", ".join(f"{st.name} at {st.endpoint}" for st in broken),
-                "start the Docker stack with `docker compose up -d` and check `docker compose ps`",
-            )
-        return statuses
+        from labkit import probe  # built on this module's health checks
+
+        probe.require(s)
+        return status(s)
     require_java()
     s.state_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
