@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+from labkit import names
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
@@ -29,6 +30,17 @@ class Parser(argparse.ArgumentParser):
         print(f"error: {message}", file=sys.stderr)
         print(f"next: `{self.prog} --help` lists the options and their values", file=sys.stderr)
         sys.exit(2)
+
+
+def room_count(text: str) -> int:
+    """``--rooms``: a whole number of rooms, at least one."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rooms") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a building needs at least one room, got {n}")
+    return n
 
 
 def positive_int(text: str) -> int:
@@ -139,6 +151,7 @@ def client_id(text: str) -> str:
     return text
 
 
+
 def cmd_up(args: argparse.Namespace) -> None:
     from labkit import doctor, stack
 
@@ -154,14 +167,13 @@ def cmd_down(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from labkit import probe, stack
+    from labkit import stack
 
     statuses = stack.status()
     print(stack.format_status(statuses))
-    if args.check:
-        probe.require(settings_module.get(), [st.name for st in statuses if st.name in probe.NAMES])
-        if not all(st.healthy for st in statuses):
-            raise LabkitError("some services are not healthy", "run `labkit up`")
+    broken = [st for st in statuses if not st.healthy]
+    if args.check and broken:
+        raise LabkitError("not healthy: " + ", ".join(f"{st.name} at {st.endpoint}" for st in broken), "run `labkit up`")
 
 
 def cmd_settings(args: argparse.Namespace) -> None:
@@ -179,7 +191,7 @@ def cmd_doctor(args: argparse.Namespace) -> None:
 
 
 def cmd_jars(args: argparse.Namespace) -> None:
-    from labkit import jars
+    from labkit.stack import jars
 
     for group in args.groups:
         files = jars.resolve(group)
@@ -187,12 +199,11 @@ def cmd_jars(args: argparse.Namespace) -> None:
 
 
 def cmd_topics(args: argparse.Namespace) -> None:
-    from labkit import probe, rooms, topics
+    from labkit import topics
 
-    probe.require(settings_module.get(), ["kafka"])
-    names = topics.lab_topics(rooms.room_ids(args.rooms))
-    topics.ensure_topics(names)
-    print(f"{len(names)} topics ready (retention {topics.RETENTION_MS // 3_600_000} h): {', '.join(names)}")
+    lab_topics = topics.lab_topics(names.room_ids(args.rooms))
+    topics.ensure_topics(lab_topics)
+    print(f"{len(lab_topics)} topics ready (retention {names.RETENTION_MS // 3_600_000} h): {', '.join(lab_topics)}")
 
 
 def cmd_init_metadata(args: argparse.Namespace) -> None:
@@ -203,13 +214,14 @@ def cmd_init_metadata(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from datetime import datetime, timezone
+    from labkit import schema, simulator
 
-    from labkit import rooms, schema, simulator
-
-    start = schema.parse_timestamp(args.start) if args.start else datetime.now(timezone.utc)
+    if args.start:
+        start = schema.parse_timestamp(args.start)
+    else:
+        start = simulator.default_start(args.realtime, args.count, args.duration, args.interval)
     messages = simulator.generate(
-        rooms=rooms.room_ids(args.rooms), start=start, count=args.count, duration=args.duration,
+        rooms=names.room_ids(args.rooms), start=start, count=args.count, duration=args.duration,
         interval=args.interval, seed=args.seed, late_fraction=args.late, out_of_order_fraction=args.out_of_order,
         duplicate_fraction=args.duplicates, malformed_fraction=args.malformed,
     )  # fmt: skip
@@ -224,36 +236,31 @@ def cmd_bridge(args: argparse.Namespace) -> None:
 
 def cmd_stream(args: argparse.Namespace) -> None:
     import signal
-    import time
 
-    from labkit import pipeline, probe, rooms, spark
+    from labkit import metadata, pipeline, spark, topics, watch
 
     s = settings_module.get()
     if interval_seconds(args.slide) > interval_seconds(args.window):
         raise LabkitError(f"--slide {args.slide!r} is longer than --window {args.window!r}",
                           "give a slide no longer than the window (a window of 10 seconds can slide 5 seconds)")
-    probe.require(s, ["kafka"])
+    topics.require_broker(s)  # at once, before Spark starts (Spark would fail a minute later, at length)
+    if not s.metadata_db.exists():  # the job joins with the rooms table: create it on a fresh machine
+        print(f"rooms table ready in {metadata.init_metadata(s.metadata_db)}")
     session = spark.get_session(f"labkit-stream-{args.query_name}")
-    room_ids = rooms.room_ids(args.rooms)
+    room_ids = names.room_ids(args.rooms)
     rows = pipeline.build(session, s, room_ids, window=args.window, slide=args.slide, watermark=args.watermark,
                           starting_offsets=args.starting_offsets,
                           max_offsets_per_trigger=args.max_offsets_per_trigger)  # fmt: skip
-    table = args.table or s.table_path(pipeline.TABLE_NAME)
+    table = args.table or s.table_path(names.AGGREGATE_TABLE)
     query = pipeline.start(rows, s, query_name=args.query_name, table_path=table,
                            trigger=args.trigger or None, to_kafka=not args.no_kafka)  # fmt: skip
     print(f"streaming into {table} (checkpoint {s.checkpoint_path(args.query_name)}); Ctrl-C stops")
     signal.signal(signal.SIGTERM, lambda *_: query.stop())
     try:
         if args.until_caught_up:
-            pipeline.run_until_caught_up(query, room_ids, timeout=args.timeout)
+            watch.run_until_caught_up(query, room_ids, timeout=args.timeout)
         else:
-            last = None
-            while query.isActive:
-                progress = query.lastProgress
-                if progress and progress["batchId"] != last:
-                    last = progress["batchId"]
-                    print(pipeline.describe_progress(progress), flush=True)
-                time.sleep(0.5)
+            watch.follow(query)
     except KeyboardInterrupt:
         pass
     finally:
@@ -272,6 +279,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The defaults come from the modules that own them, so `--help` and the library agree.
+    from labkit import bridge, pipeline, rooms, simulator
+
     parser = Parser(prog="labkit", description="Smart-building streaming lab")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -292,20 +302,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_jars)
 
     p = sub.add_parser("topics", help="create the raw, downsampled and dead-letter topics")
-    p.add_argument("--rooms", type=positive_int, default=8)
+    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT)
     p.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("init-metadata", help="create the SQLite rooms table (idempotent)")
-    p.add_argument("--rooms", type=positive_int, default=8)
+    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT)
     p.set_defaults(func=cmd_init_metadata)
 
     p = sub.add_parser("simulate", help="publish sensor readings over MQTT")
-    p.add_argument("--rooms", type=positive_int, default=8, help="number of rooms (beyond 8, profiles repeat)")
+    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT,
+                   help="number of rooms (beyond 8, profiles repeat)")
     p.add_argument("--duration", type=positive_float, help="seconds of sensor time (default: run until Ctrl-C)")
     p.add_argument("--count", type=positive_int, help="readings per room, instead of --duration")
-    p.add_argument("--interval", type=positive_float, default=0.5, help="seconds between readings of a room")
-    p.add_argument("--seed", type=whole_number, default=2026)
-    p.add_argument("--start", type=timestamp, help="event time of the first reading, e.g. 2026-01-30T09:00:00.000Z (default: now)")
+    p.add_argument("--interval", type=positive_float, default=simulator.PUBLISH_INTERVAL, help="seconds between readings of a room")
+    p.add_argument("--seed", type=whole_number, default=rooms.DEFAULT_SEED)
+    p.add_argument("--start", type=timestamp, help="event time of the first reading, e.g. 2026-01-30T09:00:00.000Z "
+                   "(default: now with --realtime, else the run's length before now, so it ends now)")
     p.add_argument("--realtime", action="store_true", help="publish on the wall clock (else: as fast as acknowledged)")
     p.add_argument("--late", type=fraction, default=0.0, help="fraction of readings sent late")
     p.add_argument("--out-of-order", type=fraction, default=0.0, help="fraction sent slightly out of order")
@@ -313,22 +325,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--malformed", type=fraction, default=0.0, help="fraction replaced by broken payloads")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("bridge", help="move MQTT readings into Kafka (invalid ones to telemetry.dlq)")
-    p.add_argument("--rooms", type=positive_int, default=8, help="rooms the building has (others are rejected)")
+    p = sub.add_parser("bridge", help=f"move MQTT readings into Kafka (invalid ones to {names.DLQ_TOPIC})")
+    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT,
+                   help="rooms the building has (others are rejected)")
     p.add_argument("--exit-when-idle", type=positive_float, help="stop after this many seconds without messages")
-    p.add_argument("--client-id", type=client_id, default="labkit-bridge", help="MQTT client id: names the persistent session")
+    p.add_argument("--client-id", type=client_id, default=bridge.DEFAULT_CLIENT_ID, help="MQTT client id: names the persistent session")
     p.set_defaults(func=cmd_bridge)
 
     p = sub.add_parser("stream", help="run the Spark job: windows per room -> Delta + downsampled topics")
     p.add_argument("--trigger", type=trigger_interval, default="5 seconds", help='micro-batch interval, e.g. "5 seconds"; "" = as fast as possible')
     p.add_argument("--max-offsets-per-trigger", type=positive_int, help="cap on records per micro-batch")
     p.add_argument("--starting-offsets", type=starting_offsets, default="earliest", help="earliest, latest, or Spark's JSON of offsets")
-    p.add_argument("--window", type=spark_interval, default="10 seconds")
-    p.add_argument("--slide", type=spark_interval, default="5 seconds")
-    p.add_argument("--watermark", type=spark_interval, default="10 seconds", help="how late a reading may arrive")
-    p.add_argument("--rooms", type=positive_int, default=8)
-    p.add_argument("--query-name", type=query_name, default="telemetry_5s_agg", help="names the checkpoint")
-    p.add_argument("--table", type=table_location, help="Delta table path (default: <lake>/telemetry_5s_agg)")
+    p.add_argument("--window", type=spark_interval, default=pipeline.WINDOW)
+    p.add_argument("--slide", type=spark_interval, default=pipeline.SLIDE)
+    p.add_argument("--watermark", type=spark_interval, default=pipeline.WATERMARK, help="how late a reading may arrive")
+    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT)
+    p.add_argument("--query-name", type=query_name, default=names.AGGREGATE_QUERY, help="names the checkpoint")
+    p.add_argument("--table", type=table_location, help=f"Delta table path (default: <lake>/{names.AGGREGATE_TABLE})")
     p.add_argument("--no-kafka", action="store_true", help="write Delta only, not the downsampled topics")
     p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka is processed")
     p.add_argument("--timeout", type=positive_float, default=900, help="with --until-caught-up: give up after seconds")

@@ -22,9 +22,10 @@ import uuid
 
 import psutil
 
-from labkit import jars, java, stack
 from labkit import settings as settings_module
+from labkit import stack
 from labkit.errors import LabkitError
+from labkit.stack import jars, java, processes, services
 
 GIB = 1024**3
 SPARK_UI_PORT = 4040  # Spark's first web UI; a busy one makes Spark move to 4041, 4042...
@@ -75,14 +76,12 @@ def java_runtime() -> Check:
 
 
 def mosquitto(s: settings_module.Settings) -> Check:
-    binary = stack.mosquitto_binary()
+    binary = services.mosquitto_binary()
     if binary:
         return Check("embedded", "Mosquitto", True, binary)
     return Check(
-        "embedded", "Mosquitto", False, "not found (on the PATH or in " + ", ".join(stack.MOSQUITTO_FOLDERS) + ")",
-        "install it (Debian/Ubuntu: sudo apt-get install mosquitto; macOS: brew install mosquitto). Without it "
-        "labkit starts amqtt, a pip broker that does not keep persistent sessions: readings sent while the "
-        "bridge restarts are lost (lesson 07 shows the difference)",
+        "embedded", "Mosquitto", False, "not found (on the PATH or in " + ", ".join(services.MOSQUITTO_FOLDERS) + ")",
+        "without it, " + stack.AMQTT_CAVEAT,
         required=s.mqtt_broker == "mosquitto",  # asked for by name: `up` cannot start without it
     )  # fmt: skip
 
@@ -103,7 +102,7 @@ def ports(s: settings_module.Settings) -> list[Check]:
         if not stack.port_open(host, port, timeout=0.5):
             checks.append(Check("embedded", name, True, "free"))
             continue
-        own = stack.running_process(s, owner) if owner in ("mqtt", "kafka") else None
+        own = processes.running_process(s, owner) if owner in ("mqtt", "kafka") else None
         if own is not None:
             checks.append(Check("embedded", name, True, f"labkit's own {owner} (pid {own.pid})"))
             continue

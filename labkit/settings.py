@@ -1,6 +1,6 @@
 """Where everything is: the profile, every endpoint and every path, in one frozen object.
 
-The lab runs in two places (see DESIGN.md):
+The lab runs in two places (docs/architecture.md, "Profiles"):
 
 * ``embedded`` (the default): labkit starts Mosquitto, an Apache Kafka broker and, on request,
   a Spark standalone cluster on this machine, and the lake is a local folder.
@@ -52,6 +52,7 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     "LABKIT_MQTT_HOST": ("127.0.0.1", "mosquitto", "MQTT broker host"),
     "LABKIT_MQTT_PORT": ("1883", "1883", "MQTT broker port"),
     "LABKIT_MQTT_BROKER": ("auto", "auto", "auto | mosquitto | amqtt (embedded broker to start)"),
+    "LABKIT_MAX_EVENT_AHEAD_S": ("10", "10", "bridge: readings stamped further ahead of its clock go to the DLQ"),
     "LABKIT_KAFKA_HOST": ("127.0.0.1", "redpanda", "Kafka API broker host"),
     "LABKIT_KAFKA_PORT": ("9092", "9092", "Kafka API broker port"),
     "LABKIT_KAFKA_CONTROLLER_PORT": ("9093", "9093", "KRaft controller port (embedded only)"),
@@ -83,6 +84,7 @@ class Settings:
     mqtt_host: str
     mqtt_port: int
     mqtt_broker: str
+    max_event_ahead_s: float
     kafka_host: str
     kafka_port: int
     kafka_controller_port: int
@@ -149,6 +151,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             raise _refused(name, text, "give a port number between 1 and 65535")
         return int(text)
 
+    def seconds(name: str) -> float:
+        return float(checked(name, r"\d+(\.\d+)?", "give a number of seconds, e.g. 10"))
+
     def host(name: str) -> str:
         return checked(name, _HOST, "give a host name or IP address only, e.g. 127.0.0.1 (the port has its own "
                                     "variable)")  # fmt: skip
@@ -192,6 +197,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         mqtt_host=host("LABKIT_MQTT_HOST"),
         mqtt_port=port("LABKIT_MQTT_PORT"),
         mqtt_broker=checked("LABKIT_MQTT_BROKER", "auto|mosquitto|amqtt", "use auto, mosquitto or amqtt"),
+        max_event_ahead_s=seconds("LABKIT_MAX_EVENT_AHEAD_S"),
         kafka_host=host("LABKIT_KAFKA_HOST"),
         kafka_port=port("LABKIT_KAFKA_PORT"),
         kafka_controller_port=port("LABKIT_KAFKA_CONTROLLER_PORT"),

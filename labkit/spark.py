@@ -5,7 +5,7 @@ choices, each made here once:
 
 * the master: ``local[N]`` (the default) or a ``spark://`` standalone cluster, from settings;
 * Delta Lake's SQL extension and catalog, and the Kafka connector, from the jar cache
-  (``spark.jars``, not ``spark.jars.packages``: see :mod:`labkit.jars`);
+  (``spark.jars``, not ``spark.jars.packages``: see :mod:`labkit.stack.jars`);
 * ``s3a://`` settings and jars only when the lake root is an S3 bucket;
 * ``spark.sql.shuffle.partitions`` sized for a lab (Spark's default of 200 turns every
   micro-batch of a stateful query into 200 tiny tasks);
@@ -21,9 +21,9 @@ import threading
 import time
 from pathlib import Path
 
-from labkit import jars
 from labkit import settings as settings_module
-from labkit.java import require_java
+from labkit.stack import jars
+from labkit.stack.java import require_java
 
 LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")
 

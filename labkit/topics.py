@@ -1,8 +1,8 @@
-"""The lab's Kafka topics: their names, their creation, and a peek at their last messages.
+"""The lab's Kafka topics: their creation, a peek at their last messages, and admin tasks.
 
-This module is the one place that spells topic names (DESIGN.md, "Names that other parts rely
-on"). The MQTT side has its own name per room (``telemetry/<room_id>``), defined here too so the
-simulator and the bridge agree.
+The topic names themselves live in :mod:`labkit.names` (the simulator, the bridge and the Spark
+job must agree on them); ``raw_topic``, ``downsampled_topic`` and ``DLQ_TOPIC`` are imported
+here too, for the code that reads them next to the admin calls.
 
 Creation goes through confluent-kafka's AdminClient, the same API a data engineer would use in
 production, and it is idempotent: a second call changes nothing that is already right.
@@ -17,34 +17,18 @@ import sys
 import uuid
 from typing import Iterable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
-
-RETENTION_MS = 3 * 24 * 60 * 60 * 1000  # 3 days, as the seed asks
-DLQ_TOPIC = "telemetry.dlq"
-MQTT_TOPIC_FILTER = "telemetry/+"  # what the bridge subscribes to
+from labkit.names import DLQ_TOPIC, RETENTION_MS, downsampled_topic, raw_topic
+from labkit.names import room_ids as all_room_ids
 
 
-def mqtt_topic(room_id: str) -> str:
-    """Where a room's sensor publishes over MQTT, e.g. ``telemetry/room_1``."""
-    return f"telemetry/{room_id}"
-
-
-def raw_topic(room_id: str) -> str:
-    """The Kafka topic of a room's raw readings, e.g. ``telemetry.room_1``."""
-    return f"telemetry.{room_id}"
-
-
-#: The downsampled topic of a room; Spark fills in ``{room_id}`` per row (labkit.pipeline).
-DOWNSAMPLED_PATTERN = "telemetry.{room_id}.downsampled"
-
-
-def downsampled_topic(room_id: str) -> str:
-    """The Kafka topic of a room's windowed aggregates, e.g. ``telemetry.room_1.downsampled``."""
-    return DOWNSAMPLED_PATTERN.format(room_id=room_id)
+def raw_topics(room_ids: Iterable[str] | None = None) -> list[str]:
+    """The raw topics of these rooms (default: the building's eight), e.g. for Spark's ``subscribe``."""
+    return [raw_topic(r) for r in (room_ids or all_room_ids())]
 
 
 def lab_topics(room_ids: Iterable[str]) -> list[str]:
@@ -108,6 +92,33 @@ def admin(s: settings_module.Settings | None = None) -> AdminClient:
     return AdminClient(client_config(s))
 
 
+#: What to do when Kafka does not answer, in either profile.
+NEXT_STEP = (
+    "start it with `labkit up` (embedded) or `docker compose up -d redpanda` (compose), "
+    "or point LABKIT_KAFKA_HOST / LABKIT_KAFKA_PORT at it"
+)
+
+
+def answers(bootstrap: str, timeout: float = 3.0) -> bool:
+    """Whether a Kafka broker at ``bootstrap`` answers a metadata request (the health probe)."""
+    try:
+        return len(AdminClient({"bootstrap.servers": bootstrap, "logger": _kafka_log()})
+                   .list_topics(timeout=timeout).brokers) > 0  # fmt: skip
+    except KafkaException:
+        return False
+
+
+def require_broker(s: settings_module.Settings | None = None) -> None:
+    """Fail at once, naming Kafka, when it does not answer.
+
+    A Kafka client that cannot reach its broker retries in silence: creating a topic fails after
+    30 s with "Failed while waiting for controller", Spark a minute later with a page of Java.
+    """
+    s = s or settings_module.get()
+    if not answers(s.kafka_bootstrap):
+        raise LabkitError(f"Kafka at {s.kafka_bootstrap} is not reachable", NEXT_STEP)
+
+
 def _wait(futures: dict, ignore: tuple = ()) -> None:
     for name, future in futures.items():
         try:
@@ -126,6 +137,7 @@ def ensure_topics(topics: Iterable[str], partitions: int = 1, s: settings_module
     One partition per room topic keeps each room's readings in order, which is all the lab
     needs; the load benchmark spreads its many rooms over many topics instead.
     """
+    require_broker(s)
     client = admin(s)
     names = list(topics)
     retention = {"retention.ms": str(RETENTION_MS)}
@@ -284,3 +296,32 @@ def read_all(topic: str, s: settings_module.Settings | None = None, timeout: flo
         return _drain(consumer, len(assignments), timeout)
     finally:
         consumer.close()
+
+
+def reset_consumer_group(group: str, topic_names: list[str], to_timestamp_ms: int | None = None,
+                         s: settings_module.Settings | None = None) -> dict[str, int]:  # fmt: skip
+    """Move ``group``'s committed offsets back to the beginning, or to the first record at or
+    after ``to_timestamp_ms``. The group must have no running members (Kafka refuses otherwise).
+    Returns the new offsets as ``{"topic:partition": offset}``.
+    """
+    s = s or settings_module.get()
+    consumer = peek_consumer(s)
+    try:
+        partitions = [TopicPartition(t, p) for t in topic_names
+                      for p in consumer.list_topics(t, timeout=10).topics[t].partitions]  # fmt: skip
+        if to_timestamp_ms is None:
+            targets = [TopicPartition(tp.topic, tp.partition, watermarks(consumer, tp.topic, tp.partition)[0])
+                       for tp in partitions]  # fmt: skip
+        else:
+            asked = [TopicPartition(tp.topic, tp.partition, to_timestamp_ms) for tp in partitions]
+            targets = consumer.offsets_for_times(asked, timeout=10)
+            # past the last record: offsets_for_times answers -1, which means "the end"
+            targets = [tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition,
+                       watermarks(consumer, tp.topic, tp.partition)[1]) for tp in targets]  # fmt: skip
+    finally:
+        consumer.close()
+    client = admin(s)
+    futures = client.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, targets)])
+    for future in futures.values():
+        future.result()
+    return {f"{tp.topic}:{tp.partition}": tp.offset for tp in targets}

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, free_port
 
-from labkit import cli, settings
+from labkit import cli, settings, topics
 
 # (command, option) -> values that must be refused. Flags (no value) are refused with "=yes".
 # "{file}" is a regular file and "{folder}" an existing folder, made by the test.
@@ -63,6 +63,7 @@ BAD_VARIABLES: dict[str, list[str]] = {
     "LABKIT_MQTT_HOST": ["my broker", ""],
     "LABKIT_MQTT_PORT": ["abc", "70000"],
     "LABKIT_MQTT_BROKER": ["rabbitmq"],
+    "LABKIT_MAX_EVENT_AHEAD_S": ["ten", "-1"],
     "LABKIT_KAFKA_HOST": ["kafka:9092"],
     "LABKIT_KAFKA_PORT": ["abc", "0"],
     "LABKIT_KAFKA_CONTROLLER_PORT": ["-1"],
@@ -214,3 +215,50 @@ def test_a_bad_java_home_is_refused_by_up(services_down, tmp_path):
             Path(services_down["LABKIT_STATE_DIR"], "pids").iterdir()), "up started something"
     finally:
         labkit(["down"], services_down)
+
+def run_labkit(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def test_defaults_are_the_lab_s_values():
+    """Written out from docs/architecture.md and the README, not read from the modules."""
+    parser = cli.build_parser()
+    stream = parser.parse_args(["stream"])
+    assert (stream.window, stream.slide, stream.watermark) == ("10 seconds", "5 seconds", "10 seconds")
+    assert (stream.query_name, stream.rooms, stream.trigger) == ("telemetry_5s_agg", 8, "5 seconds")
+    simulate = parser.parse_args(["simulate"])
+    assert (simulate.rooms, simulate.interval) == (8, 0.5)
+    assert parser.parse_args(["bridge"]).client_id == "labkit-bridge"
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "eight"])
+def test_a_building_without_rooms_is_refused_before_anything_runs(bad, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_args(["topics", "--rooms", bad])
+    assert exit_.value.code == 2
+    assert "--rooms" in capsys.readouterr().err
+
+
+def test_a_labkit_error_prints_error_and_next_lines(tmp_path):
+    """Nothing runs in a fresh state folder: `status --check` says so and what to do, exit status 1."""
+    result = run_labkit("status", "--check", env={"LABKIT_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "stopped" in result.stdout
+    error, next_step = result.stderr.splitlines()
+    assert error.startswith("error: not healthy: mqtt at 127.0.0.1:") and next_step == "next: run `labkit up`"
+
+
+@pytest.mark.services
+def test_topics_creates_the_topics_of_the_building(stack):
+    result = run_labkit("topics", "--rooms", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("5 topics ready (retention 72 h): telemetry.room_1, telemetry.room_2, ")
+    assert {"telemetry.room_2.downsampled", "telemetry.dlq"} <= topics.existing_topics()
+
+
+def test_init_metadata_creates_the_rooms_table(tmp_path):
+    db = tmp_path / "metadata.db"
+    result = run_labkit("init-metadata", "--rooms", "9", env={"LABKIT_METADATA_DB": str(db)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"rooms table ready in {db} (9 rooms)"

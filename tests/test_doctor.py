@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, free_port
 
-from labkit import doctor, settings, stack
+from labkit import doctor, settings
+from labkit.stack import processes, services
 from labkit.errors import LabkitError
 
 
@@ -76,17 +77,17 @@ def test_up_stops_before_starting_anything_when_the_kafka_port_is_taken(environm
         result = labkit(["up"], env)
         assert result.returncode == 1, result.stdout + result.stderr
         assert "LABKIT_KAFKA_PORT" in result.stderr and "next: " in result.stderr, result.stderr
-        assert not stack.running_process(settings.load(env), "mqtt"), "up started MQTT before checking Kafka's port"
+        assert not processes.running_process(settings.load(env), "mqtt"), "up started MQTT before checking Kafka's port"
     finally:
         labkit(["down"], env)
 
 
 def test_no_mosquitto_on_the_path(environment, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # a folder without mosquitto
-    monkeypatch.setattr(stack, "MOSQUITTO_FOLDERS", ())
+    monkeypatch.setattr(services, "MOSQUITTO_FOLDERS", ())
     check = doctor.mosquitto(settings.load(environment))
     assert not check.ready and not check.required, "amqtt stands in: a warning, not a stop"
-    assert "amqtt" in check.advice and "persistent sessions" in check.advice, "say what the learner loses"
+    assert "amqtt" in check.advice and "LOST" in check.advice, "say what the learner loses"
     asked_for = doctor.mosquitto(settings.load({**environment, "LABKIT_MQTT_BROKER": "mosquitto"}))
     assert asked_for.required and not asked_for.ready, "LABKIT_MQTT_BROKER=mosquitto cannot start without it"
 

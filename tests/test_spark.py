@@ -11,7 +11,8 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
-from labkit import stack as stack_module, topics
+from labkit import stack as stack_module
+from labkit import topics
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 

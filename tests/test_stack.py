@@ -16,6 +16,7 @@ import pytest
 
 from labkit import settings, stack
 from labkit.errors import LabkitError
+from labkit.stack import services
 
 pytestmark = pytest.mark.services
 
@@ -147,6 +148,6 @@ def test_unreachable_maven_repository_names_the_artifact(tmp_path):
 
 
 def test_cluster_ids_never_look_like_options():
-    ids = [stack.new_cluster_id() for _ in range(2000)]
+    ids = [services.new_cluster_id() for _ in range(2000)]
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)

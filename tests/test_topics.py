@@ -1,30 +1,27 @@
-"""Produce and consume through the embedded Kafka broker; topics and their retention."""
+"""labkit.topics: the lab's topics and their retention, reading back through the embedded Kafka broker, admin."""
 
 import uuid
 
 import pytest
 from confluent_kafka import Producer
 
-from labkit import topics
+from labkit import names, topics
 
 pytestmark = pytest.mark.services
 
 
-def test_topic_names_follow_the_design():
-    assert topics.mqtt_topic("room_3") == "telemetry/room_3"
-    assert topics.raw_topic("room_3") == "telemetry.room_3"
-    assert topics.downsampled_topic("room_3") == "telemetry.room_3.downsampled"
-    names = topics.lab_topics(["room_1", "room_2"])
-    assert sorted(names) == sorted(["telemetry.room_1", "telemetry.room_2", "telemetry.room_1.downsampled",
+def test_lab_topics_are_raw_downsampled_and_dead_letter():
+    lab_topics = topics.lab_topics(["room_1", "room_2"])
+    assert sorted(lab_topics) == sorted(["telemetry.room_1", "telemetry.room_2", "telemetry.room_1.downsampled",
                                     "telemetry.room_2.downsampled", "telemetry.dlq"])
 
 
 def test_lab_topics_are_created_once_with_three_day_retention(stack):
-    names = topics.lab_topics(["room_1", "room_2", "room_3"])
-    topics.ensure_topics(names)
-    topics.ensure_topics(names)  # idempotent: no error the second time
-    assert set(names) <= topics.existing_topics()
-    for name in names:
+    lab_topics = topics.lab_topics(["room_1", "room_2", "room_3"])
+    topics.ensure_topics(lab_topics)
+    topics.ensure_topics(lab_topics)  # idempotent: no error the second time
+    assert set(lab_topics) <= topics.existing_topics()
+    for name in lab_topics:
         assert int(topics.topic_config(name)["retention.ms"]) == 3 * 24 * 3600 * 1000
 
 
@@ -58,3 +55,21 @@ def test_last_messages_of_an_empty_topic_is_empty(stack):
     name = f"test.empty.{uuid.uuid4().hex[:6]}"
     topics.ensure_topics([name])
     assert topics.last_messages(name, 5) == []
+
+
+def test_reset_consumer_group_moves_offsets_back(stack, published):
+    from confluent_kafka import Consumer, TopicPartition
+
+    name = names.raw_topic("room_2")
+    group = "dashboard-test"
+    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": group,
+                         "enable.auto.commit": False, "auto.offset.reset": "latest"})  # fmt: skip
+    end = published["after"][name]["0"]
+    consumer.commit(offsets=[TopicPartition(name, 0, end)], asynchronous=False)
+    consumer.close()
+    moved = topics.reset_consumer_group(group, [name])
+    assert moved[f"{name}:0"] == 0
+    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": group})
+    committed = consumer.committed([TopicPartition(name, 0)], timeout=10)[0].offset
+    consumer.close()
+    assert committed == 0

@@ -1,6 +1,4 @@
-"""Start, check and stop the lab's services.
-
-In the **embedded** profile labkit runs the services itself, as ordinary background processes:
+"""The embedded services: what runs for each, its config files, its ports, its health probe.
 
 =============  ===========================================================================
 service        what runs
@@ -8,41 +6,29 @@ service        what runs
 mqtt           Mosquitto when it is installed, else amqtt (a pip-installed broker)
 kafka          an Apache Kafka broker in KRaft mode (no ZooKeeper), from the jar cache
 spark-master   on request (``--spark-cluster``): Spark's standalone master, from pyspark
-spark-worker   ... and one worker with 2 cores
+spark-worker   ... and one worker with 4 task slots
 =============  ===========================================================================
 
-Everything a run leaves behind sits in one state folder (``LABKIT_STATE_DIR``): a pid file,
-a log and the data of each service. ``down`` stops exactly the processes whose pid files
-``up`` wrote (checking each pid still belongs to the process ``up`` started) and nothing else.
-
-In the **compose** profile Docker runs the services; ``up`` and ``status`` only check that
-each endpoint answers.
+A :class:`Service` only *describes* a process; :mod:`labkit.stack.processes` starts and stops it.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Callable
 
-import psutil
-
-from labkit import jars
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
-from labkit.java import require_java
-from labkit.progress import wait_until
+from labkit.stack import jars
+from labkit.stack.java import require_java
+from labkit.stack.probes import kafka_healthy, mqtt_healthy, spark_master_state
 
 Settings = settings_module.Settings
 
@@ -61,72 +47,6 @@ class Service:
     ports: dict[int, str] = dataclasses.field(default_factory=dict)
     prepare: Callable[[], None] = lambda: None  # write config files, format storage...
     start_timeout: float = 60.0
-
-
-@dataclasses.dataclass
-class ServiceStatus:
-    name: str
-    endpoint: str
-    pid: int | None
-    running: bool
-    healthy: bool
-
-
-# ---------------------------------------------------------------- health checks
-
-
-def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
-    """Whether something accepts TCP connections on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def mqtt_healthy(host: str, port: int) -> bool:
-    """A real MQTT handshake: connect and wait for the broker's CONNACK."""
-    if not port_open(host, port):
-        return False
-    import paho.mqtt.client as mqtt
-
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"labkit-probe-{uuid.uuid4().hex[:8]}")
-    try:
-        client.connect(host, port, keepalive=10)
-        deadline = time.monotonic() + 3
-        while not client.is_connected() and time.monotonic() < deadline:
-            client.loop(timeout=0.2)
-        return client.is_connected()
-    except OSError:
-        return False
-    finally:
-        client.disconnect()
-
-
-def kafka_healthy(bootstrap: str) -> bool:
-    """The broker answers a metadata request (it lists its topics)."""
-    host, port = bootstrap.rsplit(":", 1)
-    if not port_open(host, int(port)):
-        return False
-    from confluent_kafka.admin import AdminClient
-
-    try:
-        metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3)
-        return len(metadata.brokers) > 0
-    except Exception:  # KafkaException while the broker is still starting
-        return False
-
-
-def spark_master_state(host: str, ui_port: int) -> dict | None:
-    """The master's own status page as JSON (status, alive workers...), or None."""
-    try:
-        with urllib.request.urlopen(f"http://{host}:{ui_port}/json/", timeout=2) as response:
-            return json.load(response)
-    except (OSError, ValueError):
-        return None
-
-
-# ---------------------------------------------------------------- the embedded services
 
 
 #: Where Debian and Homebrew put Mosquitto's broker: ``sbin`` folders, often not on a user's PATH.
@@ -336,181 +256,3 @@ def embedded_services(s: Settings, spark_cluster: bool = False) -> list[Service]
     if spark_cluster:
         services += spark_services(s)
     return services
-
-
-# ---------------------------------------------------------------- pid files
-
-
-def _pid_file(s: Settings, name: str) -> Path:
-    return s.state_dir / "pids" / f"{name}.json"
-
-
-def _log_file(s: Settings, name: str) -> Path:
-    return s.state_dir / "logs" / f"{name}.log"
-
-
-def running_process(s: Settings, name: str) -> psutil.Process | None:
-    """The process ``up`` started for ``name``, if it still runs.
-
-    A pid alone is not proof: after a reboot the number may belong to another program. The
-    pid file also keeps the process's start time, and both must match.
-    """
-    pid_file = _pid_file(s, name)
-    if not pid_file.exists():
-        return None
-    record = json.loads(pid_file.read_text())
-    try:
-        process = psutil.Process(record["pid"])
-        if abs(process.create_time() - record["create_time"]) < 1 and process.status() != psutil.STATUS_ZOMBIE:
-            return process
-    except psutil.Error:
-        pass
-    return None
-
-
-def log_tail(s: Settings, name: str, lines: int = 20) -> str:
-    log = _log_file(s, name)
-    if not log.exists():
-        return "(no log)"
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-# ---------------------------------------------------------------- up / down / status
-
-
-def _start(s: Settings, service: Service) -> None:
-    if running_process(s, service.name):
-        print(f"{service.name}: already running on {service.host}:{service.port}")
-        return
-    for port, variable in service.ports.items():
-        if port_open(service.host, port):
-            raise LabkitError(
-                f"port {port} on {service.host} is already in use by another program, "
-                f"so {service.name} cannot start.",
-                f"stop that program (`lsof -i :{port}` shows it) or set {variable} to a free "
-                "port (see `labkit settings`)",
-            )
-    service.prepare()
-    command = service.command()
-    env = {**os.environ, **service.env()}
-    log = _log_file(s, service.name)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    _pid_file(s, service.name).parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as log_handle:
-        # a session of its own: Ctrl-C in the terminal (or a notebook interrupt) does not kill it
-        process = subprocess.Popen(command, stdout=log_handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env, cwd=s.state_dir,
-                                   start_new_session=True)  # fmt: skip
-    record = {"pid": process.pid, "create_time": psutil.Process(process.pid).create_time(),
-              "port": service.port, "command": command}  # fmt: skip
-    _pid_file(s, service.name).write_text(json.dumps(record, indent=2))
-
-    def healthy_or_exited() -> bool:
-        return process.poll() is not None or service.healthy()
-
-    wait_until(healthy_or_exited, f"starting {service.name} on {service.host}:{service.port}:",
-               timeout=service.start_timeout)  # fmt: skip
-    if process.poll() is not None or not service.healthy():
-        exited = process.poll()
-        _stop(s, service.name)
-        why = f"exited with code {exited}" if exited is not None else f"is not healthy after {service.start_timeout:.0f} s"
-        raise LabkitError(
-            f"{service.name} {why}. Last lines of {log}:\n{log_tail(s, service.name)}",
-            "read the log above; `labkit down` then `labkit up` retries from a clean start",
-        )
-
-
-def _stop(s: Settings, name: str, timeout: float = 20) -> bool:
-    """Stop the process ``up`` started for ``name`` (SIGTERM, then SIGKILL). True if it ran."""
-    process = running_process(s, name)
-    _pid_file(s, name).unlink(missing_ok=True)
-    if process is None:
-        return False
-    family = [process] + process.children(recursive=True)
-    for p in family:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=timeout)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
-    return True
-
-
-def up(s: Settings | None = None, spark_cluster: bool = False, only: list[str] | None = None) -> list[ServiceStatus]:
-    """Start every embedded service that is not running yet; in compose, check them.
-
-    ``only`` names a subset (e.g. ``["mqtt"]``) for lessons and tests that need just one.
-    """
-    s = s or settings_module.get()
-    if not s.embedded:
-        from labkit import probe  # built on this module's health checks
-
-        probe.require(s)
-        return status(s)
-    require_java()
-    s.state_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    for service in embedded_services(s, spark_cluster):
-        if only is None or service.name in only:
-            _start(s, service)
-    print(f"stack up in {time.monotonic() - started:.1f} s (state and logs in {s.state_dir})")
-    return status(s)
-
-
-def down(s: Settings | None = None, only: list[str] | None = None) -> list[str]:
-    """Stop what ``up`` started, newest first; return the names of what was stopped."""
-    s = s or settings_module.get()
-    if not s.embedded:
-        print("compose profile: stop the Docker stack with `docker compose down`")
-        return []
-    stopped = []
-    for name in ["spark-worker", "spark-master", "kafka", "mqtt"]:
-        if (only is None or name in only) and _stop(s, name):
-            print(f"{name}: stopped")
-            stopped.append(name)
-    return stopped
-
-
-def status(s: Settings | None = None) -> list[ServiceStatus]:
-    """Each service: endpoint, pid (embedded), whether it runs and whether it answers."""
-    s = s or settings_module.get()
-    if not s.embedded:
-        return [
-            ServiceStatus("mqtt", f"{s.mqtt_host}:{s.mqtt_port}", None, True, mqtt_healthy(s.mqtt_host, s.mqtt_port)),
-            ServiceStatus("kafka", s.kafka_bootstrap, None, True, kafka_healthy(s.kafka_bootstrap)),
-        ]
-    spark_cluster = _pid_file(s, "spark-master").exists()
-    result = []
-    for service in embedded_services(s, spark_cluster):
-        process = running_process(s, service.name)
-        result.append(ServiceStatus(
-            name=service.name,
-            endpoint=f"{service.host}:{service.port}",
-            pid=process.pid if process else None,
-            running=process is not None,
-            healthy=process is not None and service.healthy(),
-        ))  # fmt: skip
-    return result
-
-
-def format_status(statuses: list[ServiceStatus]) -> str:
-    lines = [f"{'service':<14}{'endpoint':<22}{'pid':<9}state"]
-    for st in statuses:
-        state = "healthy" if st.healthy else ("running, not answering" if st.running else "stopped")
-        lines.append(f"{st.name:<14}{st.endpoint:<22}{st.pid or '-'!s:<9}{state}")
-    return "\n".join(lines)
-
-
-def ensure_up(s: Settings | None = None) -> None:
-    """For notebooks: start the stack if it is not running, else say that it is."""
-    s = s or settings_module.get()
-    if all(st.healthy for st in status(s)):
-        print(format_status(status(s)))
-        return
-    print(format_status(up(s)))
