@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import socket
 import sys
 import uuid
 from typing import Iterable
@@ -100,7 +101,16 @@ NEXT_STEP = (
 
 
 def answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    """Whether a Kafka broker at ``bootstrap`` answers a metadata request (the health probe)."""
+    """Whether a Kafka broker at ``bootstrap`` answers a metadata request (the health probe).
+
+    A plain TCP connect first, with a short timeout: when nothing listens, that says so at once,
+    where the metadata request would wait its whole ``timeout``.
+    """
+    host, port = bootstrap.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+    except OSError:
+        return False
     try:
         return len(AdminClient({"bootstrap.servers": bootstrap, "logger": _kafka_log()})
                    .list_topics(timeout=timeout).brokers) > 0  # fmt: skip
