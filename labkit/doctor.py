@@ -61,7 +61,9 @@ def run(s: settings_module.Settings, path: str = "both") -> list[Check]:
 def python_version() -> Check:
     found = f"Python {sys.version.split()[0]}"
     ok = sys.version_info >= (3, 10)
-    return Check("both", "Python 3.10+", ok, found, "" if ok else "install Python 3.10 or newer (README, Prerequisites)")
+    return Check(
+        "both", "Python 3.10+", ok, found, "" if ok else "install Python 3.10 or newer (README, Prerequisites)"
+    )
 
 
 def java_runtime() -> Check:
@@ -109,7 +111,9 @@ def ports(s: settings_module.Settings) -> list[Check]:
         if variable:
             advice = f"stop that program, or set {variable} to a free port (e.g. {port + 10000})"
         else:
-            advice = f"nothing to do: {owner} takes the next free port ({port + 1}...); stop that program to keep {port}"
+            advice = (
+                f"nothing to do: {owner} takes the next free port ({port + 1}...); stop that program to keep {port}"
+            )
         checks.append(Check("embedded", name, False, f"in use by {holder(port)}", advice, required))
     return checks
 
@@ -165,8 +169,7 @@ def disk(s: settings_module.Settings, path: str) -> Check:
     needed = 6 if path == "docker" else 2
     ok = free >= needed * GIB
     advice = "" if ok else f"free disk space: the lab needs about {needed} GB"
-    return Check(path, f"disk ({needed} GB free)", ok, f"{free / GIB:.1f} GB free in {folder}", advice,
-                 required=False)
+    return Check(path, f"disk ({needed} GB free)", ok, f"{free / GIB:.1f} GB free in {folder}", advice, required=False)
 
 
 def docker() -> list[Check]:
@@ -179,11 +182,25 @@ def docker() -> list[Check]:
     if compose:
         checks.append(Check("docker", "Compose v2", True, compose))
     else:
-        checks.append(Check("docker", "Compose v2", False, "`docker compose` is not available",
-                            "install the compose plugin (Debian/Ubuntu: sudo apt-get install docker-compose-plugin)"))
+        checks.append(
+            Check(
+                "docker",
+                "Compose v2",
+                False,
+                "`docker compose` is not available",
+                "install the compose plugin (Debian/Ubuntu: sudo apt-get install docker-compose-plugin)",
+            )
+        )
     server = _output(["docker", "info", "--format", "{{.ServerVersion}}"])
-    checks.append(Check("docker", "Docker engine running", bool(server), f"engine {server}" if server else "no answer",
-                        "" if server else "start Docker (Docker Desktop, or `sudo systemctl start docker`)"))
+    checks.append(
+        Check(
+            "docker",
+            "Docker engine running",
+            bool(server),
+            f"engine {server}" if server else "no answer",
+            "" if server else "start Docker (Docker Desktop, or `sudo systemctl start docker`)",
+        )
+    )
     return checks
 
 

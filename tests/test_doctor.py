@@ -14,8 +14,8 @@ import pytest
 from conftest import ROOT, free_port
 
 from labkit import doctor, settings
-from labkit.stack import processes, services
 from labkit.errors import LabkitError
+from labkit.stack import processes, services
 
 
 @pytest.fixture
