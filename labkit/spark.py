@@ -15,7 +15,9 @@ choices, each made here once:
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +26,13 @@ from labkit.stack import jars
 from labkit.stack.java import require_java
 
 LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+#: Lines Spark's JVM prints on stderr before any log configuration applies. Spark's launcher
+#: always adds the incubating Vector API module (``--add-modules=jdk.incubator.vector``), and the
+#: JVM then warns about it at every start; no JVM option turns that warning off.
+JVM_NOISE = (b"WARNING: Using incubator modules",)
+
+_gateway = None  # Spark's JVM for this process, started once by _launch_gateway
 
 
 def session_config(s: settings_module.Settings, app_name: str) -> dict[str, str]:
@@ -94,6 +103,7 @@ def s3a_config(s: settings_module.Settings) -> dict[str, str]:
 
 def get_session(app_name: str = "labkit", s: settings_module.Settings | None = None, verbose: bool = True):
     """Create (or return the running) SparkSession configured for the lab."""
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     s = s or settings_module.get()
@@ -109,10 +119,10 @@ def get_session(app_name: str = "labkit", s: settings_module.Settings | None = N
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
     started = time.monotonic()
-    builder = SparkSession.builder
-    for key, value in session_config(s, app_name).items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    conf = SparkConf().setAll(session_config(s, app_name).items())
+    if _gateway is None:
+        SparkContext(conf=conf, gateway=_launch_gateway(conf))
+    session = SparkSession.builder.config(conf=conf).getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     if verbose:
         print(
@@ -120,3 +130,24 @@ def get_session(app_name: str = "labkit", s: settings_module.Settings | None = N
             f"UI: {session.sparkContext.uiWebUrl}"
         )
     return session
+
+
+def _launch_gateway(conf):
+    """Start Spark's JVM as pyspark does, but with its stderr passed through a filter.
+
+    pyspark's ``launch_gateway`` takes the arguments of the JVM's ``Popen`` for this purpose.
+    Every stderr line except :data:`JVM_NOISE` is copied to this process's stderr, so Spark's
+    warnings and errors still show where they did before.
+    """
+    from pyspark.java_gateway import launch_gateway
+
+    global _gateway
+    _gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
+
+    def copy_stderr(stream) -> None:
+        for line in iter(stream.readline, b""):
+            if not line.startswith(JVM_NOISE):
+                os.write(2, line)
+
+    threading.Thread(target=copy_stderr, args=(_gateway.proc.stderr,), name="spark-stderr", daemon=True).start()
+    return _gateway

@@ -49,11 +49,13 @@ class Service:
     start_timeout: float = 60.0
 
 
+#: Where Debian and Homebrew put Mosquitto's broker: ``sbin`` folders, often not on a user's PATH.
+MOSQUITTO_FOLDERS = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin")
+
+
 def mosquitto_binary() -> str | None:
-    """Mosquitto's broker binary; Debian and Homebrew put it in an ``sbin`` folder."""
-    candidates = [shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto",
-                  "/opt/homebrew/sbin/mosquitto"]  # fmt: skip
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    """Mosquitto's broker binary: on the PATH, or in one of :data:`MOSQUITTO_FOLDERS`."""
+    return shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), *MOSQUITTO_FOLDERS]))
 
 
 def chosen_mqtt_broker(s: Settings) -> str:
