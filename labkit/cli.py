@@ -127,6 +127,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     demo.run(minutes=args.minutes, keep_running=args.keep_running)
 
 
+def cmd_dashboard(args: argparse.Namespace) -> None:
+    from labkit import dashboard
+
+    origins = args.allow_origin or None
+    dashboard.Dashboard(host=args.host, port=args.port, n_rooms=args.rooms, allow_origins=origins,
+                        query_name=args.query_name).serve_forever()  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Smart-building streaming lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=3, help="minutes of sensor time to simulate")
     p.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("dashboard", help="the live building in a browser (downsampled topics, alerts, DLQ, progress)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--rooms", type=int, default=8, help="rooms listed before their first window arrives")
+    p.add_argument("--query-name", default="telemetry_5s_agg", help="the stream job whose checkpoint shows progress")
+    p.add_argument("--allow-origin", action="append", help="host:port the page may be opened as (repeatable)")
+    p.set_defaults(func=cmd_dashboard)
     return parser
 
 
