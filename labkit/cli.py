@@ -135,6 +135,13 @@ def cmd_dashboard(args: argparse.Namespace) -> None:
                         query_name=args.query_name).serve_forever()  # fmt: skip
 
 
+def cmd_to_postgres(args: argparse.Namespace) -> None:
+    from labkit import warehouse
+
+    loaded = warehouse.run(dsn=args.dsn, until_caught_up=args.until_caught_up, timeout=args.timeout)
+    print(f"loaded {loaded['windows']} windows and {loaded['alerts']} alerts ({loaded['unreadable']} unreadable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Smart-building streaming lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -210,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query-name", default="telemetry_5s_agg", help="the stream job whose checkpoint shows progress")
     p.add_argument("--allow-origin", action="append", help="host:port the page may be opened as (repeatable)")
     p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("to-postgres", help="load the downsampled and alert topics into PostgreSQL (for Grafana)")
+    p.add_argument("--dsn", default="", help="libpq connection string (default: PGHOST, PGPORT, PGUSER, ...)")
+    p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka now is loaded")
+    p.add_argument("--timeout", type=float, help="with --until-caught-up: give up after seconds")
+    p.set_defaults(func=cmd_to_postgres)
     return parser
 
 
