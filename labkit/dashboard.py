@@ -34,6 +34,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from labkit import downstream, progress_log, rooms
 from labkit import settings as settings_module
+from labkit.errors import LabkitError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5006
@@ -134,7 +135,7 @@ class Building:
                 state, why = room_state(latest, self.received.get(room), room in recent_alert_rooms, now)
                 try:
                     name = rooms.profile(room).room_name
-                except Exception:  # a room id outside the building's naming: show it as it is
+                except LabkitError:  # a room id outside the building's naming: show it as it is
                     name = room
                 out.append({"room_id": room, "name": (latest or {}).get("room_name") or name, "latest": latest,
                             "state": state, "why": why})  # fmt: skip
@@ -241,14 +242,16 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 
 def glance_html(building: Building) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("room", "name", "°C", "%", "CO2", "people", "kWh/h", "window end", "state"))
+    headings = ("room", "name", "°C", "%", "CO2", "people", "kWh/h", "window end", "state")
+    head = "".join(f"<th>{h}</th>" for h in headings)
     body = []
     for r in building.glance():
         latest = r["latest"] or {}
         end = latest.get("window_end")
         cells = [r["room_id"], r["name"], _fmt(latest.get("avg_temperature")), _fmt(latest.get("avg_humidity")),
                  _fmt(latest.get("avg_co2"), 0), _fmt(latest.get("max_occupancy")), _fmt(latest.get("avg_energy"), 2),
-                 end.strftime("%H:%M:%S") if end else "-", r["state"] + (f": {r['why']}" if r["why"] else "")]  # fmt: skip
+                 end.strftime("%H:%M:%S") if end else "-",
+                 r["state"] + (f": {r['why']}" if r["why"] else "")]  # fmt: skip
         row = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
         body.append(f'<tr class="room-{r["state"]}" data-room="{r["room_id"]}" '
                     f'style="background:{STATE_COLOURS[r["state"]]}">{row}</tr>')  # fmt: skip
@@ -392,7 +395,7 @@ class Dashboard:
         finally:
             self.feed.stop()
 
-    def start_in_background(self) -> "Dashboard":
+    def start_in_background(self) -> Dashboard:
         """Serve from a daemon thread (a notebook's kernel keeps its own event loop for itself)."""
         import asyncio
 

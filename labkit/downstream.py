@@ -25,14 +25,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from labkit import schema, topics
 from labkit import settings as settings_module
 
 ALERTS_TOPIC = "telemetry.alerts"
 #: ``telemetry.<room>.downsampled``, from the one pattern in labkit.topics.
-DOWNSAMPLED_RE = re.compile("^" + re.escape(topics.DOWNSAMPLED_PATTERN).replace(r"\{room_id\}", "(?P<room>[^.]+)") + "$")
+DOWNSAMPLED_RE = re.compile("^" + re.escape(topics.DOWNSAMPLED_PATTERN).replace(r"\{room_id\}", "([^.]+)") + "$")
 TIME_COLUMNS = ("window_start", "window_end")
 
 
@@ -63,8 +63,8 @@ def parse_alert(key: bytes | None, value: bytes, timestamp_ms: int) -> dict[str,
     try:
         alert = json.loads(value)
         if not isinstance(alert, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as error:
+            raise TypeError("not a JSON object")
+    except (ValueError, TypeError) as error:
         raise UnreadableMessage(f"alert is not a JSON object ({error}): {value[:80]!r}") from None
     alert.setdefault("room_id", key.decode("utf-8", "replace") if key else None)
     alert["at"] = datetime.fromtimestamp(timestamp_ms / 1000).astimezone()
@@ -103,12 +103,17 @@ def consumer(s: settings_module.Settings, error_cb=None) -> Consumer:
     return Consumer(config)
 
 
-def start_positions(c: Consumer, topic: str, partitions, since_ms: int | None, last_n: int | None) -> list[TopicPartition]:
+def start_positions(c: Consumer, topic: str, partitions, since_ms: int | None,
+                    last_n: int | None) -> list[TopicPartition]:  # fmt: skip
     """Where to start reading each partition: at a write time (``since_ms``), or ``last_n`` before the end."""
     if since_ms is not None:
         wanted = [TopicPartition(topic, p, since_ms) for p in partitions]
         found = c.offsets_for_times(wanted, timeout=10)
-        return [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in found]
+        # Nothing written since then: start at today's end *offset*, not at the logical END, which
+        # the consumer resolves later and would skip what is written in between.
+        return [TopicPartition(topic, tp.partition,
+                               tp.offset if tp.offset >= 0 else topics.watermarks(c, topic, tp.partition)[1])
+                for tp in found]  # fmt: skip
     out = []
     for p in partitions:
         low, high = topics.watermarks(c, topic, p)
@@ -120,7 +125,8 @@ def wanted_topics(c: Consumer, timeout: float = 5) -> dict[str, list[int]]:
     """The output topics that exist now, with their partitions (``telemetry.alerts`` may not yet)."""
     metadata = c.list_topics(timeout=timeout).topics
     return {name: list(t.partitions) for name, t in metadata.items()
-            if t.error is None and (DOWNSAMPLED_RE.match(name) or name in (ALERTS_TOPIC, topics.DLQ_TOPIC))}  # fmt: skip
+            if t.error is None
+            and (DOWNSAMPLED_RE.match(name) or name in (ALERTS_TOPIC, topics.DLQ_TOPIC))}  # fmt: skip
 
 
 def end_offsets_now(c: Consumer, offsets: dict[str, dict[str, int]], timeout: float = 2) -> int:

@@ -36,7 +36,8 @@ def as_message(row: dict) -> tuple[str, str, bytes]:
 
 def produce(rows: list[dict], extra: list[tuple[str, str | None, bytes, list | None]] = ()) -> None:
     """Write aggregate rows (and any ``(topic, key, value, headers)`` extras) and wait for the acks."""
-    producer = Producer({"bootstrap.servers": settings.get().kafka_bootstrap, "enable.idempotence": True, "acks": "all"})
+    config = {"bootstrap.servers": settings.get().kafka_bootstrap, "enable.idempotence": True, "acks": "all"}
+    producer = Producer(config)
     for topic, key, value in map(as_message, rows):
         producer.produce(topic, value=value, key=key)
     for topic, key, value, headers in extra:

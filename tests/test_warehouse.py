@@ -15,9 +15,8 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
 import aggregates
+import pytest
 from conftest import ROOT, free_port
 
 pytestmark = pytest.mark.services
@@ -41,13 +40,13 @@ def postgres():
     subprocess.run(_as_postgres_user([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "labkit",
                                       "--no-sync"]), check=True, capture_output=True)  # fmt: skip
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                                      str(folder / "log"), "-w", "start"]), check=True, capture_output=True)  # fmt: skip
+    start = [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]
+    subprocess.run(_as_postgres_user(start), check=True, capture_output=True)
     try:
         yield f"host=127.0.0.1 port={port} user=labkit dbname=postgres"
     finally:
         subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       capture_output=True)  # fmt: skip
+                       check=False, capture_output=True)  # fmt: skip
         shutil.rmtree(folder, ignore_errors=True)
 
 
