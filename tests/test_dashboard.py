@@ -147,3 +147,41 @@ def test_feed_rides_out_a_broker_restart(topics_ready, settings):
         feed.stop()
         feed.join(10)
         stack.up(settings)  # whatever happened above, leave the session's stack running
+
+
+@pytest.mark.spark
+def test_progress_read_from_the_checkpoint_matches_sparks_own_report(spark, settings, tmp_path):
+    """The stream job's progress as the dashboard reads it (another process's view: the checkpoint)
+    equals what Spark itself reports in ``lastProgress`` for the same batch."""
+    from confluent_kafka import Producer
+
+    from labkit import pipeline, progress_log, rooms, schema, topics
+
+    topics.ensure_topics(topics.lab_topics(["room_1"]))
+    before = pipeline.end_offsets(["room_1"])
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    start = aggregates.now_aligned() + timedelta(hours=4)
+    for k in range(120):
+        reading = rooms.reading("room_1", start + timedelta(seconds=k / 2))
+        producer.produce(topics.raw_topic("room_1"), key="room_1", value=schema.to_json(reading))
+    assert producer.flush(30) == 0
+
+    name = f"dashboard_progress_{int(time.time())}"
+    rows = pipeline.build(spark, settings, ["room_1"], starting_offsets=json.dumps(before), max_offsets_per_trigger=40)
+    query = pipeline.start(rows, settings, query_name=name, table_path=str(tmp_path / "table"), trigger="",
+                           to_kafka=False)  # fmt: skip
+    try:
+        pipeline.run_until_caught_up(query, ["room_1"], timeout=300, s=settings)
+    finally:
+        query.stop()
+    progress = progress_log.read(settings.checkpoint_path(name))
+    assert isinstance(progress, progress_log.BatchProgress), progress
+    reports = {p["batchId"]: p for p in query.recentProgress}
+    last = reports[progress.batch_id]
+    assert progress.end_offsets == json.loads(last["sources"][0]["endOffset"])
+    assert progress.duration_s is not None and progress.duration_s >= 0
+    watermark = last.get("eventTime", {}).get("watermark")
+    assert (progress.watermark and schema.format_timestamp(progress.watermark)) == watermark
+    # The rate's numerator: the records between two batches' end offsets, as Spark counted them.
+    with_rows = [p for p in query.recentProgress if p["numInputRows"] > 0]
+    assert sum(p["numInputRows"] for p in with_rows) == 120
