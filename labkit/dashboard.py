@@ -423,17 +423,31 @@ class Dashboard:
 _running: Dashboard | None = None
 
 
-def view(port: int = DEFAULT_PORT, height: int = 900):
+def free_port() -> int:
+    """A port nobody listens on now (the OS picks it), so two kernels never fight over one."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((DEFAULT_HOST, 0))
+        return probe.getsockname()[1]
+
+
+def view(port: int | None = None, height: int = 900):
     """The dashboard in a notebook cell: starts it in the kernel once, returns an inline frame of it.
 
-    The page is the same as ``labkit dashboard``'s; it lives as long as the kernel. To see it
-    beside the notebook instead, open the printed URL in a new browser tab.
+    The page is the same as ``labkit dashboard``'s and lives as long as the kernel. ``port``
+    None picks a free one. To see it beside the notebook, open the printed URL in a browser
+    window next to JupyterLab's, or use "Create New View for Cell Output" on the cell.
     """
     from IPython.display import IFrame
 
     global _running
     if _running is None:
-        _running = Dashboard(port=port).start_in_background()
-        print(f"dashboard on {_running.url} (open it in a browser tab to see it beside the notebook)")
+        _running = Dashboard(port=port or free_port()).start_in_background()
+        print(f"dashboard on {_running.url}")
     return IFrame(_running.url, width="100%", height=height)
 
+
+def running() -> Dashboard | None:
+    """The dashboard :func:`view` started in this process, if any (to look at what it has read)."""
+    return _running
