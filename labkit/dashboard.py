@@ -264,7 +264,7 @@ def pipeline_html(building: Building) -> str:
     if isinstance(p, str):
         return f'<h3>Stream job</h3><p id="pipeline">{html.escape(p)}</p>'
     rate = f"{p.input_rate:.1f} records/s" if p.input_rate is not None else "-"
-    duration = f"{p.duration_s:.2f} s" if p.duration_s is not None else "running..."
+    duration = f"{p.duration_s:.2f} s" if p.duration_s is not None else "first batch running..."
     watermark = p.watermark.strftime("%Y-%m-%d %H:%M:%S UTC") if p.watermark else "none yet"
     rows = [("batch", p.batch_id), ("started", p.started.strftime("%H:%M:%S UTC")), ("input rate", rate),
             ("batch duration", duration), ("watermark", watermark),

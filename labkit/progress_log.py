@@ -33,7 +33,7 @@ class BatchProgress:
     started: datetime
     watermark: datetime | None
     end_offsets: dict[str, dict[str, int]]
-    duration_s: float | None  # None while the batch runs
+    duration_s: float | None  # of the newest finished batch (None before the first)
     input_rate: float | None  # records/s since the previous batch; None for the first
 
 
@@ -71,8 +71,12 @@ def read(checkpoint: str) -> BatchProgress | str:
     started = datetime.fromtimestamp(meta["batchTimestampMs"] / 1000, timezone.utc)
     watermark_ms = meta.get("batchWatermarkMs", 0)
     watermark = datetime.fromtimestamp(watermark_ms / 1000, timezone.utc) if watermark_ms else None
-    commit = folder / "commits" / str(latest)
-    duration = commit.stat().st_mtime - (folder / "offsets" / str(latest)).stat().st_mtime if commit.exists() else None
+    duration = None  # of the newest *finished* batch: the latest may still be running
+    for batch in reversed(ids[-2:]):
+        commit = folder / "commits" / str(batch)
+        if commit.exists():
+            duration = commit.stat().st_mtime - (folder / "offsets" / str(batch)).stat().st_mtime
+            break
     rate = None
     if len(ids) > 1:
         previous_meta, previous = _read_offsets(folder / "offsets" / str(ids[-2]))
