@@ -28,6 +28,9 @@ PARTS: dict[str, tuple[str, ...]] = {
     "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference"),
     # for the notebooks: checks with hints, pictures
     "notebook aids": ("checks", "viz"),
+    # downstream of the job: its progress read from the checkpoint, the output topics consumed,
+    # the live dashboard, and the loader into PostgreSQL for Grafana
+    "downstream": ("progress_log", "downstream", "dashboard", "warehouse"),
     # the whole path in one call: a lesson's readings, a stream job as a process, the demo, the
     # machine's check (doctor), the CLI
     "entry points": ("feed", "jobs", "demo", "doctor", "cli", "__main__"),

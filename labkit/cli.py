@@ -49,6 +49,13 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def port_number(text: str) -> int:
+    """``--port``: a TCP port, 1 to 65535."""
+    if not re.fullmatch(r"\s*\d+\s*", text) or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
+    return int(text)
+
+
 def whole_number(text: str) -> int:
     try:
         return int(text)
@@ -281,6 +288,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
     demo.run(minutes=args.minutes, keep_running=args.keep_running)
 
 
+def cmd_dashboard(args: argparse.Namespace) -> None:
+    from labkit import dashboard
+
+    origins = args.allow_origin or None
+    dashboard.Dashboard(host=args.host, port=args.port, n_rooms=args.rooms, allow_origins=origins,
+                        query_name=args.query_name).serve_forever()  # fmt: skip
+
+
+def cmd_to_postgres(args: argparse.Namespace) -> None:
+    from labkit import warehouse
+
+    loaded = warehouse.run(dsn=args.dsn, until_caught_up=args.until_caught_up, timeout=args.timeout)
+    print(f"loaded {loaded['windows']} windows and {loaded['alerts']} alerts ({loaded['unreadable']} unreadable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # The defaults come from the modules that own them, so `--help` and the library agree.
     from labkit import bridge, pipeline, rooms, simulator
@@ -359,6 +381,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="path", choices=["embedded", "docker", "both"], default="both",
                    help="the embedded stack, the Docker workshop, or both (default)")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("dashboard", help="the live building in a browser (downsampled topics, alerts, DLQ, progress)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    p.add_argument("--port", type=port_number, default=5006)
+    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT,
+                   help="rooms listed before their first window arrives")
+    p.add_argument("--query-name", type=query_name, default=names.AGGREGATE_QUERY,
+                   help="the stream job whose checkpoint shows progress")
+    p.add_argument("--allow-origin", action="append", help="host:port the page may be opened as (repeatable)")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("to-postgres", help="load the downsampled and alert topics into PostgreSQL (for Grafana)")
+    p.add_argument("--dsn", default="", help="libpq connection string (default: PGHOST, PGPORT, PGUSER, ...)")
+    p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka now is loaded")
+    p.add_argument("--timeout", type=positive_float, help="with --until-caught-up: give up after seconds")
+    p.set_defaults(func=cmd_to_postgres)
     return parser
 
 

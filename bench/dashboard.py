@@ -1,0 +1,112 @@
+"""Memory and CPU of `labkit dashboard` at the seed's rate, with and without a browser watching.
+
+Method:
+
+* its own Kafka broker (ports 33092/33093 + 100 * LABKIT_TEST_INSTANCE, state in a temp folder):
+  the dashboard reads only Kafka, so no MQTT broker, bridge or Spark is started;
+* the seed's rate downstream of Spark: 8 rooms, 10 s windows sliding 5 s, so every 5 s one window
+  per room (1.6 messages/s) on ``telemetry.<room>.downsampled``, plus one dead letter every 6 s
+  (the seed's 1 % malformed of 16 readings/s). The windows are real: labkit.reference's windows
+  over the room profiles' readings (tests/aggregates.py), written as the Spark sink writes them;
+* ``labkit dashboard`` as its own process; after a 15 s warm-up, psutil samples its CPU time and
+  resident memory (RSS and USS) every second for ``--seconds``: first with no page open, then
+  with one headless Chromium tab on the page (the page polls for news every 0.25 s);
+* reported: mean CPU in % of one core (CPU seconds / wall seconds), and peak RSS / USS.
+
+Run:  .venv/bin/python bench/dashboard.py [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0"))
+WORK = Path(tempfile.mkdtemp(prefix="labkit-bench-dashboard-"))
+ENV = {"LABKIT_KAFKA_PORT": str(33092 + 100 * INSTANCE), "LABKIT_KAFKA_CONTROLLER_PORT": str(33093 + 100 * INSTANCE),
+       "LABKIT_STATE_DIR": str(WORK / "state"), "LABKIT_LAKE_ROOT": str(WORK / "lake"),
+       "LABKIT_METADATA_DB": str(WORK / "metadata.db")}  # fmt: skip
+os.environ.update(ENV)
+
+# tests/aggregates.py: real windows, written as Spark writes them; tests/browser.py: headless Chromium
+import aggregates  # noqa: E402
+import browser  # noqa: E402
+import psutil  # noqa: E402
+
+from labkit import dashboard, names, stack, topics  # noqa: E402
+
+
+def feed_at_seed_rate(stop: threading.Event) -> None:
+    """One window per room every 5 s, one dead letter every 6 s, until ``stop``."""
+    room_ids = names.room_ids(8)
+    start = aggregates.now_aligned()
+    by_start: dict = {}
+    for row in aggregates.windows(room_ids, start, 3600):
+        by_start.setdefault(row["window_start"], []).append(row)
+    dead = (names.DLQ_TOPIC, None, b"{broken", [("reason", b"bad_json"), ("mqtt_topic", b"telemetry/room_3")])
+    next_dead = time.monotonic()
+    for window_start in sorted(by_start):
+        if stop.wait(5):
+            return
+        extra = []
+        if time.monotonic() >= next_dead:
+            extra, next_dead = [dead], next_dead + 6
+        aggregates.produce(by_start[window_start], extra=extra)
+
+
+def sample(process: psutil.Process, seconds: float) -> tuple[float, float, float]:
+    """(mean CPU % of one core, peak RSS MiB, peak USS MiB) of ``process`` over ``seconds``."""
+    cpu_before, began = sum(process.cpu_times()[:2]), time.monotonic()
+    rss = uss = 0.0
+    while time.monotonic() - began < seconds:
+        info = process.memory_full_info()
+        rss, uss = max(rss, info.rss / 2**20), max(uss, info.uss / 2**20)
+        time.sleep(1)
+    cpu = (sum(process.cpu_times()[:2]) - cpu_before) / (time.monotonic() - began) * 100
+    return cpu, rss, uss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    print(__doc__)
+    stack.up(only=["kafka"])
+    topics.ensure_topics(topics.lab_topics(names.room_ids(8)))
+    stop = threading.Event()
+    feeder = threading.Thread(target=feed_at_seed_rate, args=(stop,), daemon=True)
+    port = dashboard.free_port()
+    process = subprocess.Popen([sys.executable, "-m", "labkit", "dashboard", "--port", str(port)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL)  # fmt: skip
+    driver = None
+    try:
+        feeder.start()
+        time.sleep(15)
+        watched = psutil.Process(process.pid)
+        idle = sample(watched, args.seconds)
+        driver = browser.chromium()
+        driver.get(f"http://127.0.0.1:{port}/")
+        time.sleep(5)
+        viewed = sample(watched, args.seconds)
+        print(f"{'':28} {'CPU % of a core':>16} {'peak RSS MiB':>13} {'peak USS MiB':>13}")
+        for label, (cpu, rss, uss) in (("no page open", idle), ("one browser tab watching", viewed)):
+            print(f"{label:28} {cpu:16.1f} {rss:13.0f} {uss:13.0f}")
+    finally:
+        stop.set()
+        if driver is not None:
+            driver.quit()
+        process.terminate()
+        process.wait(20)
+        stack.down(only=["kafka"])
+
+
+if __name__ == "__main__":
+    main()
