@@ -81,12 +81,18 @@ def mqtt_service(s: Settings) -> Service:
         (folder / "data").mkdir(parents=True, exist_ok=True)
         # Persistence keeps QoS 1 messages queued for a disconnected persistent session (the
         # bridge), so a bridge restart loses nothing; the default queue of 1000 is too short
-        # for a burst of 16 rooms, hence the larger limit.
+        # for a burst of 16 rooms, hence the larger limit. Mosquitto keeps all that in memory
+        # and writes it to disk every `autosave_interval` seconds (default 1800; and at a clean
+        # shutdown): a broker killed outright loses what came since the last save, the bridge's
+        # subscription included, so readings sent after its restart and before the bridge is
+        # back would have no subscriber. Saving every second bounds that window (the fault
+        # suite, tests/test_faults.py, measures it).
         (folder / "mosquitto.conf").write_text(
             f"listener {s.mqtt_port} {s.mqtt_host}\n"
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {folder / 'data'}/\n"
+            "autosave_interval 1\n"
             "max_queued_messages 1000000\n"
             "max_inflight_messages 1000\n"
             "log_dest stdout\n"
