@@ -151,7 +151,6 @@ class Bridge:
         """Bridge until :meth:`stop` is called (or, with ``idle_exit``, after that many idle seconds)."""
         self._producer = self._connect_kafka()
         self._mqtt = self._connect_mqtt()
-        self._warn_if_the_broker_keeps_no_queue()
         ticker = progress.Ticker("bridge:", every=progress_every or 5.0)
         if progress_every:
             ticker.update(f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {names.MQTT_TOPIC_FILTER} "
@@ -173,13 +172,6 @@ class Bridge:
             elapsed = time.monotonic() - started
             if progress_every:
                 ticker.done(f"stopped after {elapsed:.0f} s: {self.counters()}")
-
-    def _warn_if_the_broker_keeps_no_queue(self) -> None:
-        """Say so, loudly, when the broker cannot keep this bridge's no-loss promise (amqtt)."""
-        from labkit import stack
-
-        if self.settings.embedded and stack.running_mqtt_broker(self.settings) == "amqtt":
-            print(f"bridge: WARNING: {stack.AMQTT_CAVEAT}", flush=True)
 
     def _shutdown(self) -> None:
         self._accepting = False

@@ -229,8 +229,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_bridge(args: argparse.Namespace) -> None:
-    from labkit import bridge
+    from labkit import bridge, stack
 
+    s = settings_module.get()
+    if s.embedded and stack.running_mqtt_broker(s) == "amqtt":  # it cannot keep the bridge's promise
+        print(f"bridge: WARNING: {stack.AMQTT_CAVEAT}", flush=True)
     bridge.run_until_signal(room_count=args.rooms, idle_exit=args.exit_when_idle, client_id=args.client_id)
 
 

@@ -115,10 +115,10 @@ def publish(s, scenario: Scenario, during=None) -> None:
 
 def quiet(s, seconds: float = 3.0, timeout: float = 120) -> None:
     """Wait until the raw topics stop growing: the bridge has delivered what it will deliver."""
-    names = [names.raw_topic(r) for r in ROOMS]
+    raw = [names.raw_topic(r) for r in ROOMS]
     last, since, deadline = None, time.monotonic(), time.monotonic() + timeout
     while time.monotonic() < deadline:
-        now = topics.end_offsets(names, s)
+        now = topics.end_offsets(raw, s)
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= seconds:
