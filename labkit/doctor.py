@@ -247,7 +247,7 @@ def require_before_up(s: settings_module.Settings) -> None:
     """
     if not s.embedded:
         return  # compose: Docker runs the services; `up` only checks that they answer
-    checks = [java_runtime(), mosquitto(s), *ports(s)[:3], state_folder(s)]
+    checks = [java_runtime(), mosquitto(s), *[c for c in ports(s) if c.required], state_folder(s)]
     require(checks, "embedded")
     for c in checks:
         if not c.ready:

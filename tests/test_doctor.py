@@ -30,7 +30,7 @@ def environment(tmp_path):
 def held_port():
     """A port another program listens on (this test, as far as labkit can tell)."""
     with socket.socket() as listener:
-        listener.bind(("127.0.0.1", free_port()))
+        listener.bind(("127.0.0.1", 0))  # a port the system picks, free by construction
         listener.listen()
         yield listener.getsockname()[1]
 
