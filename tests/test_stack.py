@@ -14,18 +14,22 @@ import time
 import psutil
 import pytest
 
+from conftest import _port
+
 from labkit import settings, stack
 from labkit.errors import LabkitError
 from labkit.stack import services
 
 pytestmark = pytest.mark.services
 
+# ports of this file's own stacks: apart from the session's, and moved by LABKIT_TEST_INSTANCE like them
+OWN_PORTS = {"LABKIT_MQTT_PORT": _port(32883), "LABKIT_KAFKA_PORT": _port(32092),
+             "LABKIT_KAFKA_CONTROLLER_PORT": _port(32093)}  # fmt: skip
+
 
 @pytest.fixture
 def own_settings(tmp_path):
-    env = {**os.environ, "LABKIT_STATE_DIR": str(tmp_path / "state"),
-           "LABKIT_MQTT_PORT": "32883", "LABKIT_KAFKA_PORT": "32092",
-           "LABKIT_KAFKA_CONTROLLER_PORT": "32093"}
+    env = {**os.environ, "LABKIT_STATE_DIR": str(tmp_path / "state"), **OWN_PORTS}
     s = settings.load(env)
     yield s
     stack.down(s)
@@ -104,9 +108,8 @@ def test_port_in_use_is_reported_with_the_variable_to_change(own_settings):
 
 def test_unhealthy_service_reports_the_tail_of_its_log(own_settings):
     """A broker that dies at start (here: a heap far too small) is reported with its log."""
-    s = settings.load({**os.environ, "LABKIT_STATE_DIR": str(own_settings.state_dir),
-                       "LABKIT_MQTT_PORT": "32883", "LABKIT_KAFKA_PORT": "32092",
-                       "LABKIT_KAFKA_CONTROLLER_PORT": "32093", "LABKIT_KAFKA_HEAP": "1k"})
+    s = settings.load({**os.environ, "LABKIT_STATE_DIR": str(own_settings.state_dir), **OWN_PORTS,
+                       "LABKIT_KAFKA_HEAP": "1k"})
     with pytest.raises(LabkitError) as error:
         stack.up(s)
     assert "kafka exited" in error.value.what
