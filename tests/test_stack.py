@@ -13,7 +13,6 @@ import time
 
 import psutil
 import pytest
-
 from conftest import _port
 
 from labkit import settings, stack
