@@ -2,8 +2,9 @@
 
 Method:
 
-* its own Kafka broker (ports 33092/33093 + 100 * LABKIT_TEST_INSTANCE, state in a temp folder):
-  the dashboard reads only Kafka, so no MQTT broker, bridge or Spark is started;
+* a Kafka broker on the test ports and state folder of LABKIT_TEST_INSTANCE (tests/conftest.py
+  sets them; do not run this beside a test session of the same instance): the dashboard reads
+  only Kafka, so no MQTT broker, bridge or Spark is started;
 * the seed's rate downstream of Spark: 8 rooms, 10 s windows sliding 5 s, so every 5 s one window
   per room (1.6 messages/s) on ``telemetry.<room>.downsampled``, plus one dead letter every 6 s
   (the seed's 1 % malformed of 16 readings/s). The windows are real: labkit.reference's windows
@@ -19,24 +20,17 @@ Run:  .venv/bin/python bench/dashboard.py [--seconds 60]
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0"))
-WORK = Path(tempfile.mkdtemp(prefix="labkit-bench-dashboard-"))
-ENV = {"LABKIT_KAFKA_PORT": str(33092 + 100 * INSTANCE), "LABKIT_KAFKA_CONTROLLER_PORT": str(33093 + 100 * INSTANCE),
-       "LABKIT_STATE_DIR": str(WORK / "state"), "LABKIT_LAKE_ROOT": str(WORK / "lake"),
-       "LABKIT_METADATA_DB": str(WORK / "metadata.db")}  # fmt: skip
-os.environ.update(ENV)
 
-# tests/aggregates.py: real windows, written as Spark writes them; tests/browser.py: headless Chromium
+# tests/aggregates.py: real windows, written as Spark writes them; tests/browser.py: headless Chromium.
+# Importing them imports tests/conftest.py, which sets the test ports (settings are read later, lazily).
 import aggregates
 import browser
 import psutil
