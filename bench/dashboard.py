@@ -12,7 +12,9 @@ Method:
 * ``labkit dashboard`` as its own process; after a 15 s warm-up, psutil samples its CPU time and
   resident memory (RSS and USS) every second for ``--seconds``: first with no page open, then
   with one headless Chromium tab on the page (the page polls for news every 0.25 s);
-* reported: mean CPU in % of one core (CPU seconds / wall seconds), and peak RSS / USS.
+* reported: mean CPU in % of one core (CPU seconds / wall seconds), and peak RSS / USS;
+* then, for 40 s, the page's latency: from Kafka acknowledging a window to room_1's row
+  showing it (the page's text polled every 50 ms through the browser).
 
 Run:  .venv/bin/python bench/dashboard.py [--seconds 60]
 """
@@ -37,6 +39,9 @@ import psutil
 
 from labkit import dashboard, rooms, stack, topics
 
+#: room_1's window end as the page prints it -> when Kafka acknowledged that window (monotonic clock)
+ACKED: dict[str, float] = {}
+
 
 def feed_at_seed_rate(stop: threading.Event) -> None:
     """One window per room every 5 s, one dead letter every 6 s, until ``stop``."""
@@ -54,6 +59,9 @@ def feed_at_seed_rate(stop: threading.Event) -> None:
         if time.monotonic() >= next_dead:
             extra, next_dead = [dead], next_dead + 6
         aggregates.produce(by_start[window_start], extra=extra)
+        room_1 = [r for r in by_start[window_start] if r["room_id"] == "room_1"]
+        if room_1:
+            ACKED[room_1[0]["window_end"].strftime("%H:%M:%S")] = time.monotonic()
 
 
 def sample(process: psutil.Process, seconds: float) -> tuple[float, float, float]:
@@ -66,6 +74,20 @@ def sample(process: psutil.Process, seconds: float) -> tuple[float, float, float
         time.sleep(1)
     cpu = (sum(process.cpu_times()[:2]) - cpu_before) / (time.monotonic() - began) * 100
     return cpu, rss, uss
+
+
+def page_latencies(driver, seconds: float) -> list[float]:
+    """Seconds from Kafka's acknowledgement of a window to room_1's row showing it, polled every 50 ms."""
+    shown, latencies, began = None, [], time.monotonic()
+    while time.monotonic() - began < seconds:
+        for line in (browser.text_of(driver, "glance") or "").splitlines():
+            cells = line.split("\t")
+            if cells[0].strip() == "room_1" and len(cells) > 7 and cells[7].strip() != shown:
+                shown = cells[7].strip()
+                if shown in ACKED and time.monotonic() - began > 1:  # a change seen while watching
+                    latencies.append(time.monotonic() - ACKED[shown])
+        time.sleep(0.05)
+    return latencies
 
 
 def main() -> None:
@@ -90,9 +112,13 @@ def main() -> None:
         driver.get(f"http://127.0.0.1:{port}/")
         time.sleep(5)
         viewed = sample(watched, args.seconds)
+        latencies = sorted(page_latencies(driver, 40))
         print(f"{'':28} {'CPU % of a core':>16} {'peak RSS MiB':>13} {'peak USS MiB':>13}")
         for label, (cpu, rss, uss) in (("no page open", idle), ("one browser tab watching", viewed)):
             print(f"{label:28} {cpu:16.1f} {rss:13.0f} {uss:13.0f}")
+        if latencies:
+            print(f"Kafka ack -> on the page ({len(latencies)} windows): median {latencies[len(latencies) // 2]:.2f} s, "
+                  f"max {latencies[-1]:.2f} s")
     finally:
         stop.set()
         if driver is not None:
