@@ -50,9 +50,9 @@ def readings_per_room(rooms: list[str], total: int, folder: Path) -> dict[str, P
 
 def publish_with_c_clients(files: dict[str, Path], port: str) -> None:
     """One mosquitto_pub per room, all at once, QoS 1; returns when all have finished."""
-    from labkit import topics
+    from labkit import names
 
-    procs = [subprocess.Popen(["mosquitto_pub", "-p", port, "-q", "1", "-t", topics.mqtt_topic(r), "-l",
+    procs = [subprocess.Popen(["mosquitto_pub", "-p", port, "-q", "1", "-t", names.mqtt_topic(r), "-l",
                                "-i", f"bench-pub-{r}"], stdin=open(path, "rb"))
              for r, path in files.items()]  # fmt: skip
     for p in procs:
@@ -88,13 +88,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="labkit-bench-bridge-"))
     env = {**os.environ, **PORTS, "LABKIT_STATE_DIR": str(work / "state"), "LABKIT_MQTT_BROKER": "mosquitto"}
     os.environ.update(env)
-    from labkit import rooms, settings, stack, topics
+    from labkit import names, settings, stack, topics
 
     s = settings.get()
-    room_ids = rooms.room_ids(args.rooms)
+    room_ids = names.room_ids(args.rooms)
     total = args.messages // len(room_ids) * len(room_ids)
     files = readings_per_room(room_ids, total, work)
-    raw = [topics.raw_topic(r) for r in room_ids]
+    raw = [names.raw_topic(r) for r in room_ids]
     stack.up(s)
     topics.ensure_topics(topics.lab_topics(room_ids))
     try:
@@ -137,7 +137,7 @@ def main() -> None:
         live = total / (time.monotonic() - started)
         bridge.send_signal(signal.SIGTERM)
         bridge.wait(60)
-        dead = kafka_total(s.kafka_bootstrap, [topics.DLQ_TOPIC])
+        dead = kafka_total(s.kafka_bootstrap, [names.DLQ_TOPIC])
         lost = 2 * total - kafka_total(s.kafka_bootstrap, raw)  # runs 2 and 3 went through the bridge
     finally:
         stack.down(s)
@@ -149,7 +149,7 @@ def main() -> None:
     print(f"bridge, live beside the publishers              : {live:9,.0f} msg/s")
     print(f"ratio bridge/ceiling                            : {drain / ceiling:9.2f}")
     print(f"lost: {max(lost, 0)}, in the dead-letter topic: {dead}, extra copies: {max(-lost, 0)}")
-    print(f"the seed's load is 16 msg/s: headroom x{drain / 16:,.0f}")
+    print(f"the building's load is 16 msg/s: headroom x{drain / 16:,.0f}")
 
 
 if __name__ == "__main__":

@@ -33,11 +33,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 # tests/aggregates.py: real windows, written as Spark writes them; tests/browser.py: headless Chromium.
 # Importing them imports tests/conftest.py, which sets the test ports (settings are read later, lazily).
-import aggregates
-import browser
-import psutil
+import aggregates  # noqa: E402
+import browser  # noqa: E402
+import psutil  # noqa: E402
 
-from labkit import dashboard, rooms, stack, topics
+from labkit import dashboard, names, stack, topics  # noqa: E402
 
 #: room_1's window end as the page prints it -> when Kafka acknowledged that window (monotonic clock)
 ACKED: dict[str, float] = {}
@@ -45,12 +45,12 @@ ACKED: dict[str, float] = {}
 
 def feed_at_seed_rate(stop: threading.Event) -> None:
     """One window per room every 5 s, one dead letter every 6 s, until ``stop``."""
-    room_ids = rooms.room_ids(8)
+    room_ids = names.room_ids(8)
     start = aggregates.now_aligned()
     by_start: dict = {}
     for row in aggregates.windows(room_ids, start, 3600):
         by_start.setdefault(row["window_start"], []).append(row)
-    dead = (topics.DLQ_TOPIC, None, b"{broken", [("reason", b"bad_json"), ("mqtt_topic", b"telemetry/room_3")])
+    dead = (names.DLQ_TOPIC, None, b"{broken", [("reason", b"bad_json"), ("mqtt_topic", b"telemetry/room_3")])
     next_dead = time.monotonic()
     for window_start in sorted(by_start):
         if stop.wait(5):
@@ -96,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     print(__doc__)
     stack.up(only=["kafka"])
-    topics.ensure_topics(topics.lab_topics(rooms.room_ids(8)))
+    topics.ensure_topics(topics.lab_topics(names.room_ids(8)))
     stop = threading.Event()
     feeder = threading.Thread(target=feed_at_seed_rate, args=(stop,), daemon=True)
     port = dashboard.free_port()

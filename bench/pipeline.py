@@ -1,21 +1,27 @@
-"""Benchmark: the streaming job's throughput, its latency, and how soon the demo shows results.
+"""Benchmark: what the streaming job costs per batch, how fast it drains a backlog, how live it is.
 
-Method (own stack on ports 23883/29392 and own lake, so a running lab is not disturbed):
+Every figure is printed beside a baseline measured in the same run, on the same machine, so a
+busy machine moves both and the ratio stays meaningful. Own stack on ports 23883/29392 and own
+lake, so a running lab is not disturbed.
 
-(a) **Throughput.** The raw topics are pre-filled with ``--minutes`` of sensor time for 8 rooms
-    (produced straight to Kafka), then the job runs on ``local[2]`` with ``maxOffsetsPerTrigger``
-    = 4000 until it has processed all of it. Rows/s = readings / wall time from the first batch's
-    start to the end of the last batch (the session start is excluded).
-(b) **Latency.** The job runs with a 1 s trigger while the simulator publishes 8 rooms in real
-    time (2 readings/s each, event time = wall clock) through MQTT and the bridge. A window
-    [s, s+10 s) can only be final when a reading with event time >= s+10 s+watermark (10 s)
-    has been seen, so ``window_end + 10 s`` is the earliest any engine could emit it. For each
-    message in the downsampled topics: excess = its Kafka timestamp - (window_end + 10 s).
-    Reported: p50 and p99 of the excess.
-(c) **Demo.** ``labkit demo`` in a fresh state folder (warm jar cache); time from the command's
-    start to the first Delta commit that adds a file.
+(a) **Throughput from a backlog.** ``--backlog`` readings (default 1,000,000: 8 rooms, hours of
+    sensor time) are produced straight to Kafka, then the windows job drains them in one
+    unbounded micro-batch: the full dual-sink job (``pipeline.start``: Delta + downsampled
+    topics) against the same query with Spark's ``noop`` sink. Rows/s = readings / the batch's
+    ``triggerExecution`` time.
+(b) **Steady state at the seed's rate.** 80 readings per micro-batch (``maxOffsetsPerTrigger``
+    = 80: 5 s of the seed's building) over a pre-filled backlog; median and p90 of
+    ``triggerExecution`` over the batches after the first five: dual sink against ``noop``.
+(c) **Latency.** The job runs with ``labkit stream``'s default trigger while the simulator
+    publishes in real time (2 readings/s per room, event time = wall clock) through MQTT and the
+    real bridge, for 8 rooms (the seed's rate) and for 80 (10x). A window [s, s+10 s) can only be
+    final once a reading with event time >= s+10 s + watermark (10 s) has been seen, so
+    ``window_end + 10 s`` is the earliest any engine could emit it. For each message in the
+    downsampled topics: excess = its Kafka timestamp - (window_end + 10 s); p50 and p99.
+(d) **Demo.** ``labkit demo`` in a fresh state folder (warm jar cache): total wall time, and time
+    from the command's start to the first Delta commit that adds a file.
 
-Run:  .venv/bin/python bench/pipeline.py [--minutes 20]
+Run:  .venv/bin/python bench/pipeline.py [--backlog 1000000] [--latency-seconds 90] [--skip a,b,c,d]
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 WORK = Path(tempfile.mkdtemp(prefix="labkit-bench-pipeline-"))
@@ -40,45 +46,83 @@ os.environ.update(ENV)
 
 from confluent_kafka import Producer  # noqa: E402
 
-from labkit import bridge, metadata, pipeline, rooms, settings, simulator, spark, stack, topics  # noqa: E402
+from labkit import bridge, cli, metadata, names, pipeline, settings, simulator, spark, stack, topics, watch  # noqa: E402
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids(8)
 
 
-def throughput(session, s, minutes: float) -> tuple[int, float, float]:
-    start = datetime(2026, 11, 3, 9, 0, tzinfo=timezone.utc)
-    producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 20})
+def prefill(s, room_ids, start: datetime, readings: int) -> int:
+    """Produce ``readings`` valid readings straight to the raw topics (no bridge: this is a backlog)."""
+    producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 50, "batch.size": 1_000_000})
+    per_room = readings // len(room_ids)
     count = 0
-    for m in simulator.generate(rooms=ROOMS, start=start, duration=minutes * 60):
-        producer.produce(topics.raw_topic(m.record["room_id"]), key=m.record["room_id"], value=m.payload)
-        producer.poll(0)
+    for m in simulator.generate(rooms=room_ids, start=start, count=per_room):
+        while True:
+            try:
+                producer.produce(names.raw_topic(m.record["room_id"]), key=m.record["room_id"], value=m.payload)
+                break
+            except BufferError:
+                producer.poll(0.1)
         count += 1
+        if count % 100_000 == 0:
+            producer.poll(0)
+            print(f"  prefill: {count:,} of {per_room * len(room_ids):,}", flush=True)
     producer.flush()
-    rows = pipeline.build(session, s, ROOMS, max_offsets_per_trigger=4000)
-    query = pipeline.start(rows, s, query_name="bench_throughput", table_path=s.table_path("bench_throughput"),
-                           trigger=None, to_kafka=True)  # fmt: skip
+    return count
+
+
+def run_variant(session, s, name: str, offsets: dict, sink: str, **source_options) -> list[dict]:
+    """Run the windows job from ``offsets`` until caught up; its progress reports with input rows."""
+    rows = pipeline.build(session, s, ROOMS, starting_offsets=json.dumps(offsets), **source_options)
+    if sink == "noop":
+        writer = rows.writeStream.queryName(name).outputMode("append").format("noop")
+        query = writer.option("checkpointLocation", s.checkpoint_path(name)).start()
+    else:
+        query = pipeline.start(rows, s, query_name=name, table_path=s.table_path(name), trigger=None)
     try:
-        pipeline.run_until_caught_up(query, ROOMS, s=s, timeout=1800, every=15)
-        batches = [p for p in query.recentProgress if p["numInputRows"] > 0]
+        watch.run_until_caught_up(query, ROOMS, s=s, timeout=3600, every=15)
+        return [p for p in query.recentProgress if p["numInputRows"] > 0]
     finally:
         query.stop()
-    first = datetime.fromisoformat(batches[0]["timestamp"].replace("Z", "+00:00"))
-    last = batches[-1]
-    end = datetime.fromisoformat(last["timestamp"].replace("Z", "+00:00")) + timedelta(
-        milliseconds=last["durationMs"]["triggerExecution"])
-    wall = (end - first).total_seconds()
-    per_batch = statistics.median(p["processedRowsPerSecond"] for p in batches)
-    return count, count / wall, per_batch
 
 
-def latency(session, s, seconds: float = 90) -> tuple[float, float, int]:
-    before = topics.end_offsets([topics.downsampled_topic(r) for r in ROOMS], s)
-    rows = pipeline.build(session, s, ROOMS, starting_offsets="latest")
-    query = pipeline.start(rows, s, query_name="bench_latency", table_path=s.table_path("bench_latency"), trigger="1 second")
-    running, thread = bridge.start_in_background(s)
+def throughput(session, s, backlog: int) -> dict[str, float]:
+    before = topics.end_offsets([names.raw_topic(r) for r in ROOMS], s)
+    count = prefill(s, ROOMS, datetime(2026, 11, 3, 0, 0, tzinfo=timezone.utc), backlog)
+    rates = {}
+    for sink in ("noop", "dual"):
+        batches = run_variant(session, s, f"bench_backlog_{sink}", before, sink)
+        seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000
+        rates[sink] = sum(p["numInputRows"] for p in batches) / seconds
+        print(f"  (a) {sink}: {count:,} readings in {seconds:.1f} s", flush=True)
+    return rates
+
+
+def steady_state(session, s) -> dict[str, tuple[float, float]]:
+    before = topics.end_offsets([names.raw_topic(r) for r in ROOMS], s)
+    prefill(s, ROOMS, datetime(2026, 11, 5, 9, 0, tzinfo=timezone.utc), 8 * 2 * 150)  # 150 s of the building
+    result = {}
+    for sink in ("noop", "dual"):
+        batches = run_variant(session, s, f"bench_steady_{sink}", before, sink, max_offsets_per_trigger=80)[5:]
+        durations = sorted(p["durationMs"]["triggerExecution"] / 1000 for p in batches)
+        result[sink] = (statistics.median(durations), durations[int(len(durations) * 0.9)])
+    return result
+
+
+def latency(session, s, room_count: int, seconds: float) -> tuple[float, float, int]:
+    room_ids = names.room_ids(room_count)
+    topics.ensure_topics(topics.lab_topics(room_ids), s=s)
+    metadata.init_metadata(s.metadata_db, n_rooms=room_count)
+    downsampled = [names.downsampled_topic(r) for r in room_ids]
+    before = topics.end_offsets(downsampled, s)
+    trigger = cli.build_parser().parse_args(["stream"]).trigger  # labkit stream's default
+    rows = pipeline.build(session, s, room_ids, starting_offsets="latest")
+    name = f"bench_latency_{room_count}"
+    query = pipeline.start(rows, s, query_name=name, table_path=s.table_path(name), trigger=trigger or None)
+    running, thread = bridge.start_in_background(s, room_count=room_count)
     try:
         time.sleep(5)  # let the query start reading at "latest" before the first reading
-        messages = simulator.generate(rooms=ROOMS, start=datetime.now(timezone.utc), duration=seconds)
+        messages = simulator.generate(rooms=room_ids, start=datetime.now(timezone.utc), duration=seconds)
         simulator.publish(messages, realtime=True, progress_every=15)
         time.sleep(25)  # the last windows close only after watermark + a batch
     finally:
@@ -86,60 +130,73 @@ def latency(session, s, seconds: float = 90) -> tuple[float, float, int]:
         running.stop()
         thread.join(30)
     excess = []
-    for room in ROOMS:
-        name = topics.downsampled_topic(room)
+    for name in downsampled:
         for m in topics.read_all(name, s):
             if m.offset < before[name]["0"]:
                 continue
             window_end = datetime.fromisoformat(json.loads(m.value)["window_end"].replace("Z", "+00:00"))
-            earliest = window_end.timestamp() + 10  # + watermark delay
-            excess.append(m.timestamp_ms / 1000 - earliest)
+            excess.append(m.timestamp_ms / 1000 - (window_end.timestamp() + 10))  # + watermark delay
     excess.sort()
     return excess[len(excess) // 2], excess[int(len(excess) * 0.99)], len(excess)
 
 
-def demo_first_window() -> float:
+def demo() -> tuple[float, float]:
     env = {**os.environ, "LABKIT_MQTT_PORT": "23884", "LABKIT_KAFKA_PORT": "29394",
            "LABKIT_KAFKA_CONTROLLER_PORT": "29395", "LABKIT_STATE_DIR": str(WORK / "demo-state"),
            "LABKIT_LAKE_ROOT": str(WORK / "demo-lake"), "LABKIT_METADATA_DB": str(WORK / "demo.db")}  # fmt: skip
-    log_dir = WORK / "demo-lake" / "telemetry_5s_agg" / "_delta_log"
+    log_dir = WORK / "demo-lake" / names.AGGREGATE_TABLE / "_delta_log"
     started = time.monotonic()
-    demo = subprocess.Popen([sys.executable, "-m", "labkit", "demo", "--minutes", "3"], env=env,
-                            stdout=open(WORK / "demo.log", "w"), stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "labkit", "demo"], env=env,
+                               stdout=open(WORK / "demo.log", "w"), stderr=subprocess.STDOUT)  # fmt: skip
     first = None
-    while demo.poll() is None:
+    while process.poll() is None:
         if first is None and log_dir.exists():
             for commit in sorted(log_dir.glob("*.json")):
                 if '"add"' in commit.read_text():
                     first = time.monotonic() - started
                     break
         time.sleep(0.2)
-    if demo.returncode != 0:
+    if process.returncode != 0:
         raise SystemExit(f"labkit demo failed: see {WORK / 'demo.log'}")
-    return first
+    return time.monotonic() - started, first
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--minutes", type=float, default=20, help="sensor time pre-filled for (a)")
+    parser.add_argument("--backlog", type=int, default=1_000_000, help="readings pre-filled for (a)")
+    parser.add_argument("--latency-seconds", type=float, default=90, help="seconds of real-time publishing for (c)")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out, e.g. a,d")
     args = parser.parse_args()
+    skip = set(args.skip.split(","))
     s = settings.get()
+    lines = []
     stack.up(s)
     try:
         topics.ensure_topics(topics.lab_topics(ROOMS), s=s)
         metadata.init_metadata(s.metadata_db)
         session = spark.get_session("labkit-bench", s)
-        count, rate, per_batch = throughput(session, s, args.minutes)
-        p50, p99, windows = latency(session, s)
+        if "a" not in skip:
+            rates = throughput(session, s, args.backlog)
+            lines.append(f"(a) backlog of {args.backlog:,}: dual sink {rates['dual']:8,.0f} rows/s, noop "
+                         f"{rates['noop']:8,.0f} rows/s: dual / noop = {rates['dual'] / rates['noop']:.2f}")  # fmt: skip
+        if "b" not in skip:
+            steady = steady_state(session, s)
+            (dual, dual90), (noop, noop90) = steady["dual"], steady["noop"]
+            lines.append(f"(b) 80 rows per batch: median batch dual {dual:.2f} s (p90 {dual90:.2f}), noop "
+                         f"{noop:.2f} s (p90 {noop90:.2f}): dual / noop = {dual / noop:.2f}")  # fmt: skip
+        if "c" not in skip:
+            for room_count in (8, 80):
+                p50, p99, windows = latency(session, s, room_count, args.latency_seconds)
+                lines.append(f"(c) {room_count} rooms, {windows} windows: latency excess over window_end + "
+                             f"watermark p50 {p50:.2f} s, p99 {p99:.2f} s")  # fmt: skip
         session.stop()
     finally:
         stack.down(s)
-    first_window = demo_first_window()
+    if "d" not in skip:
+        total, first = demo()
+        lines.append(f"(d) labkit demo: {total:.1f} s in all, first window in Delta after {first:.1f} s")
     shutil.rmtree(WORK, ignore_errors=True)
-    print(f"(a) throughput, local[2], {count:,} readings pre-filled : {rate:8,.0f} rows/s "
-          f"(median batch {per_batch:,.0f} rows/s)")
-    print(f"(b) latency beyond window end + watermark, {windows} windows: p50 {p50:5.1f} s, p99 {p99:5.1f} s")
-    print(f"(c) labkit demo start -> first window in Delta             : {first_window:8.1f} s")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

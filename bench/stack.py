@@ -22,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,8 +33,9 @@ def labkit(env: dict, *args: str) -> float:
 
 
 def tree_rss_mb(pid: int) -> float:
-    process = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+    from labkit.stack.processes import process_tree
+
+    return sum(p.memory_info().rss for p in process_tree(pid)) / 2**20
 
 
 def main() -> None:

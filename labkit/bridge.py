@@ -2,7 +2,9 @@
 
 For each message on ``telemetry/+`` the bridge:
 
-1. checks the payload against the raw schema (:func:`labkit.schema.validate_payload`);
+1. checks the payload against the raw schema (:func:`labkit.schema.validate_payload`), and its
+   event time against the bridge's clock (:func:`labkit.schema.check_event_time`: a sensor
+   whose clock runs ahead would otherwise drag Spark's watermark, and every room, with it);
 2. sends a valid reading to ``telemetry.<room_id>``, keyed by the room id, or an invalid one to
    ``telemetry.dlq`` with the original bytes and the reason in its headers;
 3. acknowledges the MQTT message only once Kafka has confirmed the write.
@@ -30,7 +32,7 @@ from datetime import datetime, timezone
 
 from confluent_kafka import Producer
 
-from labkit import progress, rooms, schema, topics
+from labkit import mqtt, names, progress, schema, topics
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
@@ -40,10 +42,10 @@ DEFAULT_CLIENT_ID = "labkit-bridge"
 class Bridge:
     """One bridge process: an MQTT subscriber, a Kafka producer, and the counters between them."""
 
-    def __init__(self, s: settings_module.Settings | None = None, room_count: int = 8,
+    def __init__(self, s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
                  client_id: str = DEFAULT_CLIENT_ID):  # fmt: skip
         self.settings = s or settings_module.get()
-        self.known_rooms = set(rooms.room_ids(room_count))
+        self.known_rooms = set(names.room_ids(room_count))
         self.client_id = client_id
         self.received = 0
         self.produced = 0
@@ -60,47 +62,23 @@ class Bridge:
 
     def _connect_kafka(self) -> Producer:
         topics.ensure_topics(topics.lab_topics(sorted(self.known_rooms)), s=self.settings)
-        return Producer({
-            "bootstrap.servers": self.settings.kafka_bootstrap,
+        return Producer(topics.client_config(self.settings, **{
             "enable.idempotence": True,  # implies acks=all and ordered retries
             "acks": "all",
             "linger.ms": 5,  # a few ms of batching: many times the throughput, little latency
             "client.id": self.client_id,
-        })  # fmt: skip
+        }))  # fmt: skip
 
     def _connect_mqtt(self):
-        import paho.mqtt.client as mqtt
-
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
+        return mqtt.connect(
+            self.client_id, self.settings.mqtt_host, self.settings.mqtt_port,
             clean_session=False,  # a persistent session: the broker queues while we are away
             manual_ack=True,  # acknowledge after Kafka confirms, not on arrival
+            # subscribe on every (re)connect; QoS 1 so the broker queues for us
+            on_connect=lambda client: client.subscribe(names.MQTT_TOPIC_FILTER, qos=1),
+            on_subscribe=lambda *args: self.ready.set(),
+            on_message=self._on_message,
         )
-        client.max_inflight_messages_set(1000)
-        connected = threading.Event()
-
-        def on_connect(client, userdata, flags, reason_code, properties):
-            if not reason_code.is_failure:
-                # subscribe on every (re)connect; QoS 1 so the broker queues for us
-                client.subscribe(topics.MQTT_TOPIC_FILTER, qos=1)
-            connected.set()
-
-        client.on_connect = on_connect
-        client.on_subscribe = lambda *args: self.ready.set()
-        client.on_message = self._on_message
-        try:
-            client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
-        except OSError as error:
-            raise LabkitError(
-                f"cannot reach the MQTT broker at {self.settings.mqtt_host}:{self.settings.mqtt_port}: {error}",
-                "start it with `labkit up` (or `docker compose up -d mosquitto`)",
-            ) from None
-        client.loop_start()
-        if not connected.wait(10):
-            client.loop_stop()
-            raise LabkitError("the MQTT broker did not answer the connection", "check `labkit status`")
-        return client
 
     # ------------------------------------------------------------ per message
 
@@ -111,7 +89,16 @@ class Bridge:
         self.received += 1
         self.last_message_at = time.monotonic()
         payload = bytes(message.payload)
-        result = schema.validate_payload(payload, self.known_rooms)
+        received_at = datetime.now(timezone.utc)
+        if message.retain:
+            # A retained message is the broker's copy of an old reading, sent again at every
+            # subscribe: the bridge subscribes at every (re)connect, so it would ingest it again
+            # after each restart. A live reading never arrives with this flag.
+            result = schema.ValidationResult(reason="retained", message=f"retained message on {message.topic}")
+        else:
+            result = schema.validate_payload(payload, self.known_rooms)
+        if result.ok:
+            result = schema.check_event_time(result.record, received_at, self.settings.max_event_ahead_s)
         topic_room = message.topic.split("/", 1)[-1]
         if result.ok and result.record["room_id"] != topic_room:
             result = schema.ValidationResult(reason="topic_mismatch", message=(
@@ -125,7 +112,7 @@ class Bridge:
                 "reason": result.reason,
                 "error": result.message,
                 "mqtt_topic": message.topic,
-                "received_at": schema.format_timestamp(datetime.now(timezone.utc)),
+                "received_at": schema.format_timestamp(received_at),
             }
             room = topic_room
         self._produce(target, room, payload, headers, message.mid, result.reason)
@@ -166,7 +153,7 @@ class Bridge:
         self._mqtt = self._connect_mqtt()
         ticker = progress.Ticker("bridge:", every=progress_every or 5.0)
         if progress_every:
-            ticker.update(f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {topics.MQTT_TOPIC_FILTER} "
+            ticker.update(f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {names.MQTT_TOPIC_FILTER} "
                           f"-> Kafka {self.settings.kafka_bootstrap}", force=True)  # fmt: skip
         started = time.monotonic()
         last_count, last_time = 0, started
@@ -199,7 +186,7 @@ class Bridge:
             self._mqtt.loop_stop()
 
 
-def run_until_signal(s: settings_module.Settings | None = None, room_count: int = 8,
+def run_until_signal(s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
                      idle_exit: float | None = None, client_id: str = DEFAULT_CLIENT_ID) -> Bridge:  # fmt: skip
     """Run a bridge in the foreground until Ctrl-C or SIGTERM (``labkit bridge``)."""
     bridge = Bridge(s, room_count, client_id)
@@ -209,7 +196,7 @@ def run_until_signal(s: settings_module.Settings | None = None, room_count: int 
     return bridge
 
 
-def start_in_background(s: settings_module.Settings | None = None, room_count: int = 8,
+def start_in_background(s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
                         client_id: str = DEFAULT_CLIENT_ID, timeout: float = 60) -> tuple[Bridge, threading.Thread]:  # fmt: skip
     """Run a bridge in a thread of this process (for notebooks); call ``bridge.stop()`` to end it.
 

@@ -63,10 +63,11 @@ def _columns(frame) -> list[str]:
     return list(frame.columns)
 
 
-def _pandas(frame):
+def as_pandas(frame):
     """A pandas DataFrame from a Spark or pandas one (Spark's is collected to the driver).
 
-    ``collect()`` rather than ``toPandas()``: the latter warns when pyarrow is not installed.
+    The rows are collected as plain Python values, then put in a DataFrame: the values a check
+    compares are the ones Spark returned, without a second conversion of types on the way.
     """
     if not hasattr(frame, "toPandas"):
         return frame
@@ -88,14 +89,6 @@ def expect_columns(frame, columns: Sequence[str], hint: str | None = None, exact
     passed(f"columns {list(columns)} present")
 
 
-def expect_rows(frame, count: int, what: str = "rows", hint: str | None = None) -> None:
-    """``frame`` has ``count`` rows."""
-    n = frame.count() if hasattr(frame, "toPandas") else len(frame)
-    if n != count:
-        _fail(f"expected {count} {what}, got {n}", hint)
-    passed(f"{n} {what}")
-
-
 def _same(a: Any, b: Any, rel_tol: float) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         if a is None or b is None:
@@ -114,8 +107,8 @@ def expect_equal_frames(actual, expected, key: Sequence[str] | None = None, rel_
     message then lists keys found on one side only, and the first differing values. Without a
     key every column is part of the identity. Only the expected frame's columns are compared.
     """
-    want = _pandas(expected)
-    got = _pandas(actual)
+    want = as_pandas(expected)
+    got = as_pandas(actual)
     columns = list(want.columns)
     missing = [c for c in columns if c not in got.columns]
     if missing:

@@ -32,7 +32,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from labkit import downstream, progress_log, rooms
+from labkit import downstream, names, progress_log, rooms
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
@@ -44,7 +44,7 @@ LATEST = 12  # alerts and dead letters listed
 STALE_AFTER_S = 30  # a room with no new window for this long is "stale"
 REFRESH_MS = 250  # how often each browser tab looks for news
 PROGRESS_EVERY_S = 2.0
-QUERY_NAME = "telemetry_5s_agg"  # the checkpoint of `labkit stream`'s default query (labkit.pipeline)
+QUERY_NAME = names.AGGREGATE_QUERY  # the checkpoint of `labkit stream`'s default query
 
 METRICS = (  # (aggregate column, title): the five plots
     ("avg_temperature", "Temperature (°C)"),
@@ -173,14 +173,14 @@ class Feed(threading.Thread):
             self.assigned.add(topic)
         if new:
             c.incremental_assign(new)
-        self.building.has_alerts_topic = downstream.ALERTS_TOPIC in found
+        self.building.has_alerts_topic = names.ALERTS_TOPIC in found
 
     def _handle(self, m) -> None:
         topic = m.topic()
         try:
-            if topic == downstream.ALERTS_TOPIC:
+            if topic == names.ALERTS_TOPIC:
                 self.building.add(self.building.alerts, downstream.parse_alert(m.key(), m.value(), m.timestamp()[1]))
-            elif topic == downstream.topics.DLQ_TOPIC:
+            elif topic == names.DLQ_TOPIC:
                 dead = downstream.parse_dead_letter(m.headers(), m.value(), m.timestamp()[1])
                 self.building.add(self.building.dead_letters, dead)
             else:
@@ -363,7 +363,7 @@ class Dashboard:
                  allow_origins: list[str] | None = None, s: settings_module.Settings | None = None,
                  query_name: str = QUERY_NAME):  # fmt: skip
         self.host, self.port = host, port
-        self.building = Building(rooms.room_ids(n_rooms))
+        self.building = Building(names.room_ids(n_rooms))
         self.feed = Feed(self.building, s, query_name)
         self.allow_origins = allow_origins or [f"{h}:{port}" for h in ("127.0.0.1", "localhost", host)]
         self.server = None

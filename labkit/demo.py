@@ -2,23 +2,24 @@
 
 1. start the embedded stack (MQTT, Kafka) unless it already runs;
 2. create the topics and the SQLite rooms table;
-3. run the bridge in the background;
-4. simulate a few minutes of sensor time on the accelerated clock, with a sprinkle of faults
-   (late, out-of-order, duplicated and malformed readings);
-5. run the Spark job until it has processed everything;
-6. print windows per room, what went to the dead-letter topic, and where to look next;
-7. stop what it started.
+3. simulate a few minutes of sensor time on the accelerated clock, with a sprinkle of faults
+   (late, out-of-order, duplicated and malformed readings), through MQTT and a bridge running
+   in the background, until Kafka has every message (``labkit.feed``);
+4. run the Spark job until it has processed everything;
+5. print windows per room, what went to the dead-letter topic, and where to look next;
+6. stop what it started.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
-from labkit import bridge, metadata, pipeline, rooms, simulator, spark, stack, topics
+from labkit import feed, metadata, names, pipeline, simulator, spark, stack, topics, watch
 from labkit import settings as settings_module
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids()
 
 
 def run(minutes: float = 3, keep_running: bool = False, s: settings_module.Settings | None = None) -> None:
@@ -32,31 +33,25 @@ def run(minutes: float = 3, keep_running: bool = False, s: settings_module.Setti
         topics.ensure_topics(topics.lab_topics(ROOMS), s=s)
         metadata.init_metadata(s.metadata_db)
         print(f"topics ready; rooms table in {s.metadata_db}")
-        starting_offsets = pipeline.end_offsets(ROOMS, s)  # this demo's data only
 
-        print("\n== 3. the bridge (MQTT -> Kafka), in the background")
-        running_bridge, thread = bridge.start_in_background(s)
+        print(f"\n== 3. {minutes:g} minutes of sensor time, {len(ROOMS)} rooms, accelerated clock, "
+              "through MQTT and the bridge (in the background) into Kafka")
+        messages = list(simulator.generate(rooms=ROOMS, start=_working_hours_start(minutes), duration=minutes * 60,
+                                           late_fraction=0.01, out_of_order_fraction=0.03, duplicate_fraction=0.01,
+                                           malformed_fraction=0.005))  # fmt: skip
+        sent = feed.through_bridge(messages, ROOMS, s)  # waits until Kafka has every message, or says why not
+        print(f"bridge: {sent.counters}")
 
-        print(f"\n== 4. {minutes:g} minutes of sensor time, 8 rooms, accelerated clock")
-        start = _working_hours_start(minutes)
-        messages = simulator.generate(rooms=ROOMS, start=start, duration=minutes * 60, late_fraction=0.01,
-                                      out_of_order_fraction=0.03, duplicate_fraction=0.01, malformed_fraction=0.005)  # fmt: skip
-        summary = simulator.publish(messages)
-        _wait_for_bridge(running_bridge, summary.total)
-        running_bridge.stop()
-        thread.join(30)
-        print(f"bridge: {running_bridge.counters()}")
-
-        print("\n== 5. Spark: 10 s windows sliding 5 s -> Delta + downsampled topics")
+        print("\n== 4. Spark: 10 s windows sliding 5 s -> Delta + downsampled topics")
         session = spark.get_session("labkit-demo", s)
-        rows = pipeline.build(session, s, ROOMS, starting_offsets=_json(starting_offsets), max_offsets_per_trigger=2000)
+        rows = pipeline.build(session, s, ROOMS, starting_offsets=json.dumps(sent.before), max_offsets_per_trigger=2000)
         query = pipeline.start(rows, s, trigger=None)
         try:
-            pipeline.run_until_caught_up(query, ROOMS, s=s)
+            watch.run_until_caught_up(query, ROOMS, s=s)
         finally:
             query.stop()
 
-        print("\n== 6. results")
+        print("\n== 5. results")
         _show_results(session, s)
         session.stop()
     finally:
@@ -78,39 +73,24 @@ def _working_hours_start(minutes: float) -> datetime:
     return start
 
 
-def _json(offsets: dict) -> str:
-    import json
-
-    return json.dumps(offsets)
-
-
-def _wait_for_bridge(running_bridge: bridge.Bridge, published: int, timeout: float = 60) -> None:
-    """The simulator is done when MQTT has every message; wait until Kafka has them too."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if running_bridge.produced + sum(running_bridge.rejected.values()) >= published:
-            return
-        time.sleep(0.2)
-
-
 def _show_results(session, s: settings_module.Settings) -> None:
     from pyspark.sql import functions as F
 
-    table = s.table_path(pipeline.TABLE_NAME)
+    table = s.table_path(names.AGGREGATE_TABLE)
     windows = session.read.format("delta").load(table)
     (windows.groupBy("room_id", "room_name")
      .agg(F.count("*").alias("windows"), F.round(F.avg("avg_temperature"), 1).alias("avg_temp_c"),
           F.max("max_co2").alias("max_co2_ppm"), F.max("max_occupancy").alias("max_people"),
           F.sum("motion_events").alias("motion_events"))
      .orderBy("room_id").show(truncate=False))  # fmt: skip
-    dead = topics.last_messages(topics.DLQ_TOPIC, 3, s)
+    dead = topics.last_messages(names.DLQ_TOPIC, 3, s)
     if dead:
-        print("last rejected readings (telemetry.dlq):")
+        print(f"last rejected readings ({names.DLQ_TOPIC}):")
         for m in dead:
             print(f"  {m.headers.get('reason')}: {m.headers.get('error')}")
-    sample = topics.last_messages(topics.downsampled_topic("room_1"), 1, s)
+    sample = topics.last_messages(names.downsampled_topic(ROOMS[0]), 1, s)
     if sample:
-        print(f"\nlatest message on {topics.downsampled_topic('room_1')}:\n  {sample[0].text()}")
+        print(f"\nlatest message on {names.downsampled_topic(ROOMS[0])}:\n  {sample[0].text()}")
     print(f"""
 Where to look next:
   Delta table      {table}   (history: labkit.lake.history(spark, path))

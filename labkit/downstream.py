@@ -27,12 +27,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from labkit import schema, topics
+from labkit import names, schema, topics
 from labkit import settings as settings_module
 
-ALERTS_TOPIC = "telemetry.alerts"
 #: ``telemetry.<room>.downsampled``, from the one pattern in labkit.topics.
-DOWNSAMPLED_RE = re.compile("^" + re.escape(topics.DOWNSAMPLED_PATTERN).replace(r"\{room_id\}", "([^.]+)") + "$")
+DOWNSAMPLED_RE = re.compile("^" + re.escape(names.DOWNSAMPLED_TOPIC_PATTERN).replace(r"\{room_id\}", "([^.]+)") + "$")
 TIME_COLUMNS = ("window_start", "window_end")
 
 
@@ -126,7 +125,7 @@ def wanted_topics(c: Consumer, timeout: float = 5) -> dict[str, list[int]]:
     metadata = c.list_topics(timeout=timeout).topics
     return {name: list(t.partitions) for name, t in metadata.items()
             if t.error is None
-            and (DOWNSAMPLED_RE.match(name) or name in (ALERTS_TOPIC, topics.DLQ_TOPIC))}  # fmt: skip
+            and (DOWNSAMPLED_RE.match(name) or name in (names.ALERTS_TOPIC, names.DLQ_TOPIC))}  # fmt: skip
 
 
 def end_offsets_now(c: Consumer, offsets: dict[str, dict[str, int]], timeout: float = 2) -> int:

@@ -19,7 +19,7 @@ import dataclasses
 import time
 from typing import Sequence
 
-from labkit import bridge, progress, rooms, simulator, topics
+from labkit import bridge, names, progress, simulator, topics
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
@@ -43,10 +43,6 @@ class Sent:
         return sum(self.after[t][p] - self.before[t][p] for t in self.after for p in self.after[t])
 
 
-def raw_topics(room_ids: Sequence[str] | None = None) -> list[str]:
-    return [topics.raw_topic(r) for r in (room_ids or rooms.room_ids(8))]
-
-
 def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str] | None = None,
                    s: settings_module.Settings | None = None, timeout: float = 180) -> Sent:  # fmt: skip
     """Publish ``messages`` over MQTT with a bridge running, and wait until Kafka has them all.
@@ -56,8 +52,8 @@ def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str
     dead-letter topic; the call waits for both counts, and raises if some never arrive.
     """
     s = s or settings_module.get()
-    room_ids = list(room_ids or rooms.room_ids(8))
-    names = raw_topics(room_ids)
+    room_ids = list(room_ids or names.room_ids())
+    raw_topics = topics.raw_topics(room_ids)
     topics.ensure_topics(topics.lab_topics(room_ids), s=s)
     running, thread = bridge.start_in_background(s, room_count=len(room_ids))
     try:
@@ -68,7 +64,7 @@ def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str
                             and _handled(running) == running.received,
                             "bridge: forwarding readings queued earlier", timeout=timeout)  # fmt: skip
         produced_before, rejected_before = running.produced, collections.Counter(running.rejected)
-        before = topics.end_offsets(names, s)
+        before = topics.end_offsets(raw_topics, s)
         simulator.publish(messages, host=s.mqtt_host, port=s.mqtt_port)
 
         def this_run() -> int:
@@ -81,7 +77,7 @@ def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str
     if not arrived:
         raise LabkitError(f"only {this_run():,} of {len(messages):,} messages reached Kafka in {timeout:.0f} s",
                           "check `labkit status`; if the brokers are healthy, run the cell again")  # fmt: skip
-    after = topics.end_offsets(names, s)
+    after = topics.end_offsets(raw_topics, s)
     produced, rejected = running.produced - produced_before, dict(running.rejected - rejected_before)
     reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(rejected.items()))
     summary = f"{len(messages):,} sent, {produced:,} into the room topics, {sum(rejected.values()):,} to the dead-letter topic"

@@ -8,12 +8,6 @@ each is one Delta API call a notebook can show next to its SQL twin.
 
 from __future__ import annotations
 
-from labkit import settings as settings_module
-
-
-def table_path(name: str = "telemetry_5s_agg", s: settings_module.Settings | None = None) -> str:
-    return (s or settings_module.get()).table_path(name)
-
 
 def history(spark, path: str):
     """One row per version: version, timestamp, operation, its parameters and metrics."""

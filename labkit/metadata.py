@@ -17,13 +17,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterator
 
-from labkit import rooms, settings
+from labkit import names, rooms, settings
 from labkit.errors import LabkitError
 
 COLUMNS: tuple[str, ...] = ("room_id", "room_name", "floor", "room_type", "area_m2", "capacity")
 
-CREATE_TABLE = """
-CREATE TABLE IF NOT EXISTS rooms (
+CREATE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {names.ROOMS_TABLE} (
     room_id   TEXT PRIMARY KEY,
     room_name TEXT NOT NULL,
     floor     INTEGER NOT NULL,
@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS rooms (
 
 # An upsert: a new room is inserted, an existing one is brought back to its profile. Running
 # init_metadata twice therefore leaves exactly the same rows, and it also repairs edits.
-UPSERT_ROOM = """
-INSERT INTO rooms (room_id, room_name, floor, room_type, area_m2, capacity)
+UPSERT_ROOM = f"""
+INSERT INTO {names.ROOMS_TABLE} (room_id, room_name, floor, room_type, area_m2, capacity)
 VALUES (:room_id, :room_name, :floor, :room_type, :area_m2, :capacity)
 ON CONFLICT (room_id) DO UPDATE SET
     room_name = excluded.room_name,
@@ -66,7 +66,7 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
         connection.close()
 
 
-def init_metadata(path: str | Path | None = None, n_rooms: int = 8) -> Path:
+def init_metadata(path: str | Path | None = None, n_rooms: int = names.DEFAULT_ROOM_COUNT) -> Path:
     """Create (or refresh) the ``rooms`` table with the profiles of ``room_ids(n_rooms)``.
 
     ``path`` defaults to ``settings.get().metadata_db`` (``data/metadata.db``); the folder is
@@ -99,7 +99,7 @@ def read_rooms(path: str | Path | None = None) -> list[dict[str, Any]]:
     with _connect(db_path) as connection:
         # Ordering by length first sorts room_2 before room_10, as a person would.
         rows = connection.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM rooms ORDER BY length(room_id), room_id"
+            f"SELECT {', '.join(COLUMNS)} FROM {names.ROOMS_TABLE} ORDER BY length(room_id), room_id"
         ).fetchall()
     return [dict(row) for row in rows]
 
@@ -128,7 +128,7 @@ def update_room(path: str | Path | None, room_id: str, **changes: Any) -> dict[s
     assignments = ", ".join(f"{column} = :{column}" for column in changes)
     with _connect(db_path) as connection:
         cursor = connection.execute(
-            f"UPDATE rooms SET {assignments} WHERE room_id = :room_id",
+            f"UPDATE {names.ROOMS_TABLE} SET {assignments} WHERE room_id = :room_id",
             {**changes, "room_id": room_id},
         )
         if cursor.rowcount == 0:
@@ -137,6 +137,6 @@ def update_room(path: str | Path | None, room_id: str, **changes: Any) -> dict[s
                 "see labkit.metadata.read_rooms() for the rooms there",
             )
         row = connection.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM rooms WHERE room_id = ?", (room_id,)
+            f"SELECT {', '.join(COLUMNS)} FROM {names.ROOMS_TABLE} WHERE room_id = ?", (room_id,)
         ).fetchone()
     return dict(row)

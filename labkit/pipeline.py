@@ -9,28 +9,38 @@
     query = start_sinks(rows)                    # Delta table + telemetry.<room>.downsampled
 
 :func:`build` chains them and :func:`start` runs the result; the lessons run them one by one.
+:mod:`labkit.watch` follows a running query's progress.
 
 Guarantees of the two sinks (both written by one ``foreachBatch``, so they get the same rows):
 
 * **Delta: exactly once.** Output mode *append* with a watermark emits each window once, when it
-  is final. Each micro-batch is written with ``txnAppId`` (the query name) and ``txnVersion``
-  (the batch id): if the job dies after writing a batch but before its checkpoint records it,
-  the replayed batch is recognised by Delta and skipped.
-* **Kafka: at least once.** Kafka has no transaction Spark can join, so a replayed batch is
-  sent again. The producer is idempotent (no duplicates from its own retries), and each message
-  is keyed by ``<room_id>|<window_start>``, so a consumer can drop a repeat by its key.
+  is final. Each micro-batch is written with ``txnAppId`` (the query name and the id its
+  checkpoint keeps: :func:`delta_app_id`) and ``txnVersion`` (the batch id): if the job dies
+  after writing a batch but before its checkpoint records it, the replayed batch is recognised
+  by Delta and skipped.
+* **A batch with no final window writes nothing**: no Delta commit, no Kafka job. With a short
+  trigger most batches close no window (a window closes every 5 s), and the two writes were
+  most of a batch's cost. Skipping them keeps exactly-once intact: Delta only compares the
+  batch ids it was given, and those still only grow.
+* **Kafka: at least once.** Spark's Kafka sink does not use Kafka's transactions, so a replayed
+  batch is sent again. The producer is idempotent (no duplicates from its own retries), and each
+  message is keyed by ``<room_id>|<window_start>``, so a consumer can drop a repeat by its key.
+  (Exactly once into Kafka is possible, with a transactional producer of one's own inside
+  ``foreachBatch`` and consumers reading ``read_committed``; it costs a transaction per batch
+  and delays every consumer until the commit. The lab keeps the simpler, keyed at-least-once.)
 """
 
 from __future__ import annotations
 
 import json
-import time
 
-from labkit import metadata, rooms, schema, topics
+from labkit import schema, topics
 from labkit import settings as settings_module
+from labkit.errors import LabkitError
+from labkit.names import AGGREGATE_QUERY, AGGREGATE_TABLE, DOWNSAMPLED_TOPIC_PATTERN, ROOMS_TABLE
 
-TABLE_NAME = "telemetry_5s_agg"
-QUERY_NAME = "telemetry_5s_agg"
+TABLE_NAME = AGGREGATE_TABLE  # the defaults of start(), named in labkit.names
+QUERY_NAME = AGGREGATE_QUERY
 WINDOW = "10 seconds"
 SLIDE = "5 seconds"
 WATERMARK = "10 seconds"
@@ -49,7 +59,7 @@ def read_raw(spark, room_ids=None, starting_offsets: str = "earliest",
     ``max_offsets_per_trigger`` caps a micro-batch, the lab's lever for backpressure.
     """
     s = s or settings_module.get()
-    names = [topics.raw_topic(r) for r in (room_ids or rooms.room_ids(8))]
+    names = topics.raw_topics(room_ids)
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", s.kafka_bootstrap)
@@ -89,12 +99,13 @@ def read_rooms(spark, s: settings_module.Settings | None = None):
     metadata shows up in the windows computed after it: lesson 03 shows exactly that.
     """
     s = s or settings_module.get()
-    if not s.metadata_db.exists():
-        metadata.init_metadata(s.metadata_db)
+    if not s.metadata_db.exists():  # a read only reads: SQLite would create an empty file
+        raise LabkitError(f"no room metadata at {s.metadata_db}",
+                          "create it with `labkit init-metadata` (or labkit.metadata.init_metadata())")  # fmt: skip
     return (
         spark.read.format("jdbc")
         .option("url", f"jdbc:sqlite:{s.metadata_db}")
-        .option("dbtable", "rooms")
+        .option("dbtable", ROOMS_TABLE)
         .option("driver", "org.sqlite.JDBC")
         .load()
     )
@@ -136,7 +147,7 @@ def deduplicate(readings):
 
 
 def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
-    """Windows of ``window`` sliding every ``slide`` per room, with the seed's aggregates.
+    """Windows of ``window`` sliding every ``slide`` per room, with the aggregate row's values.
 
     Each reading falls into ``window / slide`` windows (two here). A window is emitted once the
     watermark (see :func:`with_watermark`) has passed its end.
@@ -165,7 +176,7 @@ def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
 
 
 def enrich(windows, rooms_table):
-    """Join the room metadata, then shape the row exactly as the seed's aggregate (one schema).
+    """Join the room metadata, then shape the row exactly as the aggregate row (one schema).
 
     A left join: a window of a room missing from the metadata keeps its numbers, with null
     names, instead of disappearing. The rooms table is tiny, so it is *broadcast*: every task
@@ -192,11 +203,11 @@ def build(spark, s: settings_module.Settings | None = None, room_ids=None, windo
 def to_kafka_messages(rows):
     """Aggregate rows -> (topic, key, value) columns for Kafka's sink.
 
-    The topic is computed per row from the room id, with the pattern of labkit.topics.
+    The topic is computed per row from the room id, with the pattern of labkit.names.
     """
     from pyspark.sql import functions as F
 
-    prefix, suffix = topics.DOWNSAMPLED_PATTERN.split("{room_id}")
+    prefix, suffix = DOWNSAMPLED_TOPIC_PATTERN.split("{room_id}")
     options = {"timestampFormat": schema.SPARK_TIMESTAMP_FORMAT}
     window_start = F.date_format("window_start", schema.SPARK_TIMESTAMP_FORMAT)
     return rows.select(
@@ -206,24 +217,44 @@ def to_kafka_messages(rows):
     )
 
 
-def batch_writer(table_path: str, query_name: str, kafka_bootstrap: str | None):
-    """The ``foreachBatch`` function: one micro-batch to Delta (idempotent), then to Kafka."""
+def delta_app_id(spark, query_name: str, checkpoint: str) -> str:
+    """The ``txnAppId`` of a query's Delta writes: its name + the id kept in its checkpoint.
+
+    Delta skips a write whose ``txnVersion`` (the batch id) is not above the highest it has seen
+    for the same ``txnAppId``. Batch ids start again at 0 in a new checkpoint, so with the name
+    alone a job whose checkpoint was deleted would have its next batches skipped, silently,
+    until their ids passed the old ones (Delta's documentation warns about exactly this). The
+    query's id is written into ``<checkpoint>/metadata`` when the checkpoint is created: the
+    same for every restart from that checkpoint, new for a new one.
+    """
+    query_id = spark.read.json(f"{checkpoint}/metadata").first()["id"]
+    return f"{query_name}-{query_id}"
+
+
+def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootstrap: str | None):
+    """The ``foreachBatch`` function: one micro-batch to Kafka, then to Delta (idempotent)."""
+    app_id = None  # read from the checkpoint at the first write: it exists once the query has started
 
     def write(batch, batch_id: int) -> None:
+        nonlocal app_id
         # Computed once, written twice. The count() runs the whole batch, stateful steps
-        # included, even when Delta then skips the write because a run that crashed had
-        # already committed this batch id: Spark requires every state partition to commit.
+        # included, even when nothing is written: Spark requires every state partition to
+        # commit, and the count says whether there is anything to write.
         batch.persist()
-        batch.count()
         try:
-            (batch.write.format("delta").mode("append")
-             .option("txnAppId", query_name).option("txnVersion", batch_id)
-             .save(table_path))  # fmt: skip
+            if batch.count() == 0:
+                return  # no window became final in this batch: no Kafka job, no Delta commit
+            # Kafka first: it is the live path (dashboards, alerts), and a Delta commit takes
+            # longer than the whole Kafka write. Either order gives the same guarantees.
             if kafka_bootstrap:
                 (to_kafka_messages(batch).write.format("kafka")
                  .option("kafka.bootstrap.servers", kafka_bootstrap)
                  .option("kafka.enable.idempotence", "true").option("kafka.acks", "all")
                  .save())  # fmt: skip
+            app_id = app_id or delta_app_id(batch.sparkSession, query_name, checkpoint)
+            (batch.write.format("delta").mode("append")
+             .option("txnAppId", app_id).option("txnVersion", batch_id)
+             .save(table_path))  # fmt: skip
         finally:
             batch.unpersist()
 
@@ -232,73 +263,18 @@ def batch_writer(table_path: str, query_name: str, kafka_bootstrap: str | None):
 
 def start(rows, s: settings_module.Settings | None = None, query_name: str = QUERY_NAME,
           table_path: str | None = None, trigger: str = "5 seconds", to_kafka: bool = True):  # fmt: skip
-    """Start the dual-sink query; its checkpoint is ``<lake>/_checkpoints/<query_name>``."""
+    """Start the dual-sink query; its checkpoint is ``<lake>/_checkpoints/<query_name>``.
+
+    The trigger is how often a micro-batch may start; ``None`` runs them back to back.
+    """
     s = s or settings_module.get()
     table_path = table_path or s.table_path(TABLE_NAME)
     writer = (
         rows.writeStream.queryName(query_name)
         .outputMode("append")
         .option("checkpointLocation", s.checkpoint_path(query_name))
-        .foreachBatch(batch_writer(table_path, query_name, s.kafka_bootstrap if to_kafka else None))
+        .foreachBatch(batch_writer(table_path, query_name, s.checkpoint_path(query_name),
+                                   s.kafka_bootstrap if to_kafka else None))
     )
     writer = writer.trigger(processingTime=trigger) if trigger else writer
     return writer.start()
-
-
-# ---------------------------------------------------------------- watching a query
-
-
-def describe_progress(progress: dict | None) -> str:
-    """One line from a query's progress report: batch, rows, rate, watermark, state, late rows."""
-    if not progress:
-        return "waiting for the first batch..."
-    state = progress.get("stateOperators", [])
-    state_rows = sum(op.get("numRowsTotal", 0) for op in state)
-    late = sum(op.get("numRowsDroppedByWatermark", 0) for op in state)
-    watermark = progress.get("eventTime", {}).get("watermark", "-")
-    return (f"batch {progress['batchId']}: {progress['numInputRows']} rows in, "
-            f"{progress.get('processedRowsPerSecond', 0):.0f} rows/s, watermark {watermark}, "
-            f"state rows {state_rows}, late rows dropped {late}")  # fmt: skip
-
-
-def end_offsets(room_ids=None, s: settings_module.Settings | None = None) -> dict[str, dict[str, int]]:
-    """Where each raw room topic ends now, in the JSON shape Spark uses for offsets."""
-    return topics.end_offsets([topics.raw_topic(r) for r in room_ids or rooms.room_ids(8)], s)
-
-
-def caught_up(query, targets: dict[str, dict[str, int]]) -> bool:
-    """Whether the query has read up to ``targets`` and then run a batch with no new data.
-
-    That last empty batch matters: it is the one in which the advanced watermark closes the
-    final windows and they are written out.
-    """
-    progress = query.lastProgress
-    if not progress or progress["numInputRows"] != 0:
-        return False
-    reached = json.loads(progress["sources"][0]["endOffset"] or "{}") if progress["sources"] else {}
-    return all(reached.get(t, {}).get(p, -1) >= o for t, parts in targets.items() for p, o in parts.items())
-
-
-def run_until_caught_up(query, room_ids=None, timeout: float = 600, s=None, every: float = 5.0) -> dict:
-    """Block until ``query`` has processed everything in Kafka now, printing progress lines.
-
-    Returns the last progress report. Raises TimeoutError (with the last progress) if the
-    query does not catch up in time, and the query's own error if it failed.
-    """
-    from labkit.progress import Ticker
-
-    targets = end_offsets(room_ids, s)
-    ticker = Ticker(f"{query.name}:", every=every)
-    deadline = time.monotonic() + timeout
-    while not caught_up(query, targets):
-        if query.exception() is not None:
-            raise query.exception()
-        if not query.isActive:
-            raise RuntimeError(f"query {query.name} stopped before catching up")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{query.name} did not catch up in {timeout:.0f} s: "
-                               f"{describe_progress(query.lastProgress)}")  # fmt: skip
-        ticker.update(describe_progress(query.lastProgress))
-        time.sleep(0.5)
-    ticker.done(describe_progress(query.lastProgress))
-    return query.lastProgress

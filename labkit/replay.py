@@ -6,20 +6,18 @@ checkpoint and its **own** table, and compare with the live one before switching
 
 Spark keeps its Kafka offsets in its checkpoint, not in a consumer group. Consumer groups
 matter for the *other* readers of the topics (a dashboard reading the downsampled topics, say);
-:func:`reset_consumer_group` moves one back in time.
+:func:`labkit.topics.reset_consumer_group` moves one back in time.
 """
 
 from __future__ import annotations
 
 import json
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-
-from labkit import pipeline, topics
+from labkit import names, pipeline
 from labkit import settings as settings_module
 
 
-def start_replay(spark, name: str = "telemetry_5s_agg_replay", from_timestamp_ms: int | None = None,
+def start_replay(spark, name: str = names.REPLAY_QUERY, from_timestamp_ms: int | None = None,
                  from_offsets: dict | None = None, s: settings_module.Settings | None = None,
                  to_kafka: bool = False, **build_options):  # fmt: skip
     """Start the pipeline from a timestamp (ms) or explicit offsets, into table ``name``.
@@ -45,32 +43,3 @@ def compare_tables(spark, left_path: str, right_path: str):
     only_left = left.exceptAll(right).withColumn("only_in", F.lit("left"))
     only_right = right.exceptAll(left).withColumn("only_in", F.lit("right"))
     return only_left.unionByName(only_right)
-
-
-def reset_consumer_group(group: str, topic_names: list[str], to_timestamp_ms: int | None = None,
-                         s: settings_module.Settings | None = None) -> dict[str, int]:  # fmt: skip
-    """Move ``group``'s committed offsets back to the beginning, or to the first record at or
-    after ``to_timestamp_ms``. The group must have no running members (Kafka refuses otherwise).
-    Returns the new offsets as ``{"topic:partition": offset}``.
-    """
-    s = s or settings_module.get()
-    consumer = topics.peek_consumer(s)
-    try:
-        partitions = [TopicPartition(t, p) for t in topic_names
-                      for p in consumer.list_topics(t, timeout=10).topics[t].partitions]  # fmt: skip
-        if to_timestamp_ms is None:
-            targets = [TopicPartition(tp.topic, tp.partition, topics.watermarks(consumer, tp.topic, tp.partition)[0])
-                       for tp in partitions]  # fmt: skip
-        else:
-            asked = [TopicPartition(tp.topic, tp.partition, to_timestamp_ms) for tp in partitions]
-            targets = consumer.offsets_for_times(asked, timeout=10)
-            # past the last record: offsets_for_times answers -1, which means "the end"
-            targets = [tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition,
-                       topics.watermarks(consumer, tp.topic, tp.partition)[1]) for tp in targets]  # fmt: skip
-    finally:
-        consumer.close()
-    client = topics.admin(s)
-    futures = client.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, targets)])
-    for future in futures.values():
-        future.result()
-    return {f"{tp.topic}:{tp.partition}": tp.offset for tp in targets}

@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from labkit.errors import LabkitError
+from labkit.names import DEFAULT_ROOM_COUNT, room_ids
 from labkit.schema import format_timestamp
 
 #: The seed used when none is given. Any integer works; the same one gives the same building.
@@ -69,13 +70,6 @@ PROFILES: tuple[RoomProfile, ...] = (
 ROOM_IDS: tuple[str, ...] = tuple(p.room_id for p in PROFILES)
 
 
-def room_ids(n: int = 8) -> list[str]:
-    """``room_1`` .. ``room_<n>``. Beyond eight, the profiles repeat (for load tests)."""
-    if n < 1:
-        raise LabkitError(f"a building needs at least one room, got n={n}", "use n >= 1")
-    return [f"room_{k}" for k in range(1, n + 1)]
-
-
 def profile(room_id: str) -> RoomProfile:
     """The profile of ``room_id``; ``room_9`` is a second Server Room, ``room_10`` a second
     Conference Room and so on, named "Server Room 2", "Conference Room 2"."""
@@ -83,7 +77,7 @@ def profile(room_id: str) -> RoomProfile:
     if prefix != "room" or not number.isdigit() or int(number) < 1:
         raise LabkitError(
             f"unknown room {room_id!r}",
-            "room ids are room_1, room_2, ... (see labkit.rooms.room_ids(n))",
+            "room ids are room_1, room_2, ... (see labkit.names.room_ids(n))",
         )
     k = int(number)
     base = PROFILES[(k - 1) % len(PROFILES)]
@@ -93,7 +87,7 @@ def profile(room_id: str) -> RoomProfile:
     return dataclasses.replace(base, room_id=room_id, room_name=f"{base.room_name} {copy + 1}")
 
 
-def profiles(n: int = 8) -> list[RoomProfile]:
+def profiles(n: int = DEFAULT_ROOM_COUNT) -> list[RoomProfile]:
     """The profiles of ``room_ids(n)``, in order."""
     return [profile(room_id) for room_id in room_ids(n)]
 
@@ -148,7 +142,7 @@ def _working(hour: float) -> bool:
 
 
 def _server_room(n: _Noise, hour: float) -> dict[str, float]:
-    """Cool, dry and power-hungry. The seed marks it as always "occupied": its presence sensor
+    """Cool, dry and power-hungry. The specification marks it as always "occupied": its presence sensor
     counts the warm, humming racks as one person, and the fans keep the motion sensor busy.
     A technician drops by now and then during working hours."""
     technician = _working(hour) and n.draw("technician", every=600) < 0.15

@@ -75,7 +75,7 @@ SPARK_TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 # The aggregate row (Delta table telemetry_5s_agg and the downsampled topics)
 # --------------------------------------------------------------------------------------------
 
-#: (column, Spark type name), in the seed's column order.
+#: (column, Spark type name), in the order docs/architecture.md gives.
 AGGREGATE_FIELDS: tuple[tuple[str, str], ...] = (
     ("window_start", "timestamp"),
     ("window_end", "timestamp"),
@@ -205,9 +205,11 @@ def to_json(record: dict[str, Any]) -> bytes:
 #: reason code -> what it means. The code travels as a Kafka header on ``telemetry.dlq``, so it
 #: must stay short and never change; the human message beside it may say more.
 REASONS: dict[str, str] = {
+    "empty_payload": "payload is empty (an MQTT client clearing a retained message sends one)",
     "oversized": f"payload is larger than {MAX_PAYLOAD_BYTES} bytes",
     "not_utf8": "payload is not UTF-8 text",
     "bad_json": "payload is not valid JSON",
+    "duplicate_field": "a field appears twice (JSON readers disagree on which value counts)",
     "not_an_object": "JSON value is not an object",
     "missing_field": "a required field is absent",
     "unexpected_field": "a field that is not in the schema is present",
@@ -217,7 +219,13 @@ REASONS: dict[str, str] = {
     "bad_timestamp": "timestamp is not ISO-8601 UTC with milliseconds",
     "unknown_room": "room_id is not a room of the building",
     "topic_mismatch": "room_id differs from the room of the MQTT topic it was published on",
+    "future_timestamp": "event time is further ahead of the receiver's clock than allowed",
+    "clock_not_set": "event time is before 2000: the sensor's clock was never set",
+    "retained": "a retained MQTT message: an old reading the broker replays at every subscribe",
 }
+
+#: A reading stamped before this was made by a clock that was never set (they start at 1970).
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,6 +249,10 @@ class _NotFinite(ValueError):
     """Raised while parsing when the text contains NaN, Infinity or -Infinity."""
 
 
+class _DuplicateField(ValueError):
+    """Raised while parsing when an object has the same key twice."""
+
+
 def _refuse_constant(name: str) -> float:
     # Python's json module accepts NaN and Infinity although JSON does not; Spark and most other
     # readers would choke on them later, so they are stopped here.
@@ -249,11 +261,11 @@ def _refuse_constant(name: str) -> float:
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # {"temperature": 1, "temperature": 99} is legal to json.loads (last one wins) but readers
-    # disagree on which value counts; such a payload is rejected as broken JSON.
+    # disagree on which value counts; such a payload is rejected (reason duplicate_field).
     record: dict[str, Any] = {}
     for key, value in pairs:
         if key in record:
-            raise ValueError(f"field {key!r} appears twice")
+            raise _DuplicateField(f"field {key!r} appears twice")
         record[key] = value
     return record
 
@@ -326,6 +338,27 @@ def validate_record(data: Any, known_rooms: Collection[str] | None) -> Validatio
     return ValidationResult(record=record)
 
 
+def check_event_time(record: dict[str, Any], received_at: datetime, max_ahead_s: float) -> ValidationResult:
+    """Whether a valid reading's event time is plausible on the clock of the one who receives it.
+
+    The format of a timestamp says nothing about whether the clock behind it is right. One
+    reading stamped a year ahead would move Spark's watermark a year ahead, and every later
+    reading of every room would then be dropped as late: one bad clock would stall the whole
+    building. So a reading more than ``max_ahead_s`` ahead of ``received_at`` is rejected. The
+    watermark delay is the natural limit: a reading at most that far ahead cannot push the
+    watermark past a reading that is on time. Readings from the *past* are fine (a replay of
+    old data, a sensor that buffered while offline), except from before 2000: an unset clock.
+    """
+    moment = parse_timestamp(record["timestamp"])
+    ahead = (moment - received_at).total_seconds()
+    if ahead > max_ahead_s:
+        return _reject("future_timestamp", f"timestamp {record['timestamp']} is {ahead:,.0f} s ahead of the "
+                                           f"receiver's clock (at most {max_ahead_s:g} s allowed)")  # fmt: skip
+    if moment < EARLIEST_EVENT_TIME:
+        return _reject("clock_not_set", f"timestamp {record['timestamp']} is before 2000: a clock that was never set")
+    return ValidationResult(record=record)
+
+
 def validate_payload(data: bytes, known_rooms: Collection[str] | None) -> ValidationResult:
     """Decide whether the raw bytes of one message are a valid reading, and if not, why.
 
@@ -333,6 +366,8 @@ def validate_payload(data: bytes, known_rooms: Collection[str] | None) -> Valida
     message carries exactly one reason code (see ``REASONS``). Nothing here raises: a bad
     message is data to be routed to the dead-letter topic, not an error that stops the bridge.
     """
+    if len(data) == 0:
+        return _reject("empty_payload", "payload is empty")
     if len(data) > MAX_PAYLOAD_BYTES:
         return _reject("oversized", f"payload has {len(data)} bytes, limit {MAX_PAYLOAD_BYTES}")
     try:
@@ -345,6 +380,8 @@ def validate_payload(data: bytes, known_rooms: Collection[str] | None) -> Valida
         )
     except _NotFinite as error:
         return _reject("not_finite", f"payload contains {error.args[0]}, which JSON does not allow")
+    except _DuplicateField as error:
+        return _reject("duplicate_field", str(error))
     except (ValueError, RecursionError) as error:
         return _reject("bad_json", f"payload is not valid JSON: {error}")
     return validate_record(parsed, known_rooms)

@@ -7,7 +7,7 @@ The two jobs are kept apart on purpose:
   duplicated and malformed messages). It needs no broker, so tests and batch comparisons can
   rebuild exactly the messages a stream received.
 * :func:`publish` decides *when* and *how* they are sent: on a real-time clock (a reading per
-  room every half second, like the seed's sensors) or accelerated (as fast as the broker
+  room every half second, like the building's sensors) or accelerated (as fast as the broker
   acknowledges), always at QoS 1.
 
 Typical use in a notebook::
@@ -31,17 +31,16 @@ import itertools
 import json
 import os
 import random
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from labkit import progress, settings, topics
+from labkit import mqtt, names, progress
 from labkit.errors import LabkitError
-from labkit.rooms import DEFAULT_SEED, ROOM_IDS, reading
+from labkit.rooms import DEFAULT_SEED, reading
 from labkit.schema import RAW_FIELD_NAMES, to_json
 
-#: Seconds between two readings of one room (the seed's sensors: 2 per second per room).
+#: Seconds between two readings of one room (the building's sensors: 2 per second per room).
 PUBLISH_INTERVAL = 0.5
 
 #: What a message can be. "ok" is a reading sent on time; the others are injected faults.
@@ -67,11 +66,6 @@ class Message(NamedTuple):
     due: float  # seconds after ``start`` at which a real sensor would send it
 
 
-def topic_for(room_id: str) -> str:
-    """The MQTT topic of a room's sensor: ``telemetry/<room_id>`` (named in labkit.topics)."""
-    return topics.mqtt_topic(room_id)
-
-
 # --------------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------------
@@ -93,9 +87,30 @@ def _step_count(count: int | None, duration: float | None, interval: float) -> i
     return count
 
 
+def default_start(realtime: bool, count: int | None = None, duration: float | None = None,
+                  interval: float = PUBLISH_INTERVAL) -> datetime:
+    """When ``labkit simulate`` starts its sensor time if not told: now, or now minus the run's length.
+
+    In real time a reading is stamped when it is sent: start now. On the accelerated clock ten
+    minutes of sensor time take seconds, so a run started now would stamp most readings minutes
+    ahead of every clock that receives them, and the bridge sends readings from the future to
+    the dead-letter topic (:func:`labkit.schema.check_event_time`). An accelerated run therefore
+    replays the *last* ``duration`` seconds: its final reading is stamped about now. An endless
+    accelerated run would run ever further ahead, so it is refused.
+    """
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    if realtime:
+        return now
+    steps = _step_count(count, duration, interval)
+    if steps is None:
+        raise LabkitError("an accelerated run needs an end: its readings would be stamped ever further ahead",
+                          "add --duration SECONDS (or --count N), or publish on the wall clock with --realtime")  # fmt: skip
+    return now - timedelta(seconds=steps * interval)
+
+
 def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
     """A broken version of ``record``: (topic, payload), of a class drawn from MALFORMED_CLASSES."""
-    topic = topic_for(record["room_id"])
+    topic = names.mqtt_topic(record["room_id"])
     broken = dict(record)
     klass = rng.choice(MALFORMED_CLASSES)
     if klass == "bad_json":
@@ -119,7 +134,7 @@ def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
         broken[field] = impossible
     elif klass == "unknown_room":
         broken["room_id"] = UNKNOWN_ROOM_ID
-        topic = topic_for(UNKNOWN_ROOM_ID)
+        topic = names.mqtt_topic(UNKNOWN_ROOM_ID)
     # json.dumps writes NaN and Infinity unless told not to: exactly the broken sender we want.
     return topic, json.dumps(broken, separators=(",", ":")).encode("utf-8")
 
@@ -155,7 +170,7 @@ def generate(
 ) -> Iterator[Message]:
     """Yield the messages of ``rooms`` from ``start`` on, in the order a broker would see them.
 
-    * ``rooms``: room ids (default: the eight of ``labkit.rooms.ROOM_IDS``).
+    * ``rooms``: room ids (default: the building's eight, ``labkit.names.room_ids()``).
     * ``start``: event time of the first reading (default: now, to the second; pass a fixed
       datetime to get the same messages every time).
     * ``count`` readings per room, or ``duration`` seconds of event time, or neither for an
@@ -176,7 +191,7 @@ def generate(
     * ``duplicate_fraction``: the message (on time, late or out of order) is sent a second
       time within a second, byte for byte, as after a QoS-1 redelivery.
     """
-    room_list = list(ROOM_IDS if rooms is None else rooms)
+    room_list = list(names.room_ids() if rooms is None else rooms)
     if start is None:
         start = datetime.now(timezone.utc).replace(microsecond=0)
     if start.tzinfo is None:
@@ -232,7 +247,7 @@ def _messages(
         for room_id in room_list:
             record = reading(room_id, at, seed)
             payload = to_json(record)
-            topic = topic_for(room_id)
+            topic = names.mqtt_topic(room_id)
             fault = _draw_fault(rng, malformed_fraction, late_fraction, out_of_order_fraction)
             if fault == "malformed":
                 bad_topic, bad_payload = _malformed(record, rng)
@@ -287,53 +302,20 @@ class PublishSummary:
                 f"({self.rate:,.0f} msg/s): {kinds or 'none'}{status}")
 
 
-def connect(
-    host: str | None = None,
-    port: int | None = None,
-    client_id: str | None = None,
-    max_inflight: int = 1000,
-    timeout: float = 10.0,
-):
-    """A connected paho-mqtt client with its network loop running in a background thread.
+def _queued(info):
+    """A QoS-1 publish that found the broker away is queued, not failed: keep waiting for it.
 
-    ``host`` and ``port`` default to ``settings.get().mqtt_host`` / ``mqtt_port``.
-    ``max_inflight`` QoS-1 messages may await their PUBACK at once; paho's default of 20 would
-    make an accelerated run wait on the network round trip after every 20 messages.
+    paho keeps such a message and sends it once it has reconnected (``loop_start`` reconnects by
+    itself), as a real sensor buffers its readings while its broker restarts. Only the return
+    code says "not connected", and paho would raise on it when asked whether the message was
+    acknowledged. Cleared here, the wait below is the same as for any other message: for the
+    acknowledgement, which comes after the reconnect.
     """
-    import paho.mqtt.client as mqtt
+    import paho.mqtt.client as paho
 
-    config = settings.get()
-    host = host or config.mqtt_host
-    port = port or config.mqtt_port
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id or f"labkit-simulator-{os.getpid()}",
-    )
-    client.max_inflight_messages_set(max_inflight)
-
-    connected = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def on_connect(client, userdata, flags, reason_code, properties):
-        outcome["reason"] = reason_code
-        connected.set()
-
-    client.on_connect = on_connect
-    next_step = ("start it with `labkit up` (embedded) or `docker compose up -d mosquitto` "
-                 "(compose), or point LABKIT_MQTT_HOST / LABKIT_MQTT_PORT at it")
-    try:
-        client.connect(host, port, keepalive=30)
-    except OSError as error:
-        raise LabkitError(f"cannot reach the MQTT broker at {host}:{port}: {error}",
-                          next_step) from None
-    client.loop_start()
-    if not connected.wait(timeout) or outcome["reason"].is_failure:
-        client.loop_stop()
-        client.disconnect()
-        reason = outcome.get("reason", f"no answer within {timeout:.0f} s")
-        raise LabkitError(f"the MQTT broker at {host}:{port} refused the connection: {reason}",
-                          next_step)
-    return client
+    if info.rc == paho.MQTT_ERR_NO_CONN:
+        info.rc = paho.MQTT_ERR_SUCCESS
+    return info
 
 
 def _wait_for_ack(info, timeout: float) -> None:
@@ -362,7 +344,7 @@ def publish(
     """Send ``messages`` (from :func:`generate`) to the MQTT broker at QoS 1.
 
     * ``realtime=True``: each message waits until its ``due`` time after the start, so every
-      room sends a reading every half second, as the seed's sensors do.
+      room sends a reading every half second, as the building's sensors do.
     * ``realtime=False`` (accelerated): as fast as the broker acknowledges. At most ``window``
       messages wait for their acknowledgement at once; then the oldest is waited for. That keeps
       memory bounded and makes the run finish only when the broker has every message.
@@ -372,7 +354,7 @@ def publish(
     or the notebook's stop button) stops cleanly after the messages already sent are
     acknowledged. Returns a :class:`PublishSummary`.
     """
-    client = connect(host, port, client_id=client_id, max_inflight=window)
+    client = mqtt.connect(client_id or f"labkit-simulator-{os.getpid()}", host, port, max_inflight=window)
     counts = collections.Counter({kind: 0 for kind in KINDS})
     pending: collections.deque = collections.deque()
     ticker = progress.Ticker("simulator:", every=progress_every) if progress_every else None
@@ -387,7 +369,7 @@ def publish(
                     wait = began + message.due - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
-                pending.append(client.publish(message.topic, message.payload, qos=1))
+                pending.append(_queued(client.publish(message.topic, message.payload, qos=1)))
                 counts[message.kind] += 1
                 while pending and pending[0].is_published():
                     pending.popleft()

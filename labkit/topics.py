@@ -1,8 +1,8 @@
-"""The lab's Kafka topics: their names, their creation, and a peek at their last messages.
+"""The lab's Kafka topics: their creation, a peek at their last messages, and admin tasks.
 
-This module is the one place that spells topic names (DESIGN.md, "Names that other parts rely
-on"). The MQTT side has its own name per room (``telemetry/<room_id>``), defined here too so the
-simulator and the bridge agree.
+The topic names themselves live in :mod:`labkit.names` (the simulator, the bridge and the Spark
+job must agree on them); ``raw_topic``, ``downsampled_topic`` and ``DLQ_TOPIC`` are imported
+here too, for the code that reads them next to the admin calls.
 
 Creation goes through confluent-kafka's AdminClient, the same API a data engineer would use in
 production, and it is idempotent: a second call changes nothing that is already right.
@@ -11,37 +11,28 @@ production, and it is idempotent: a second call changes nothing that is already 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
+import socket
+import sys
 import uuid
 from typing import Iterable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
+from labkit.names import DLQ_TOPIC, RETENTION_MS, SEGMENT_MS, downsampled_topic, raw_topic
+from labkit.names import room_ids as all_room_ids
 
-RETENTION_MS = 3 * 24 * 60 * 60 * 1000  # 3 days, as the seed asks
-DLQ_TOPIC = "telemetry.dlq"
-MQTT_TOPIC_FILTER = "telemetry/+"  # what the bridge subscribes to
-
-
-def mqtt_topic(room_id: str) -> str:
-    """Where a room's sensor publishes over MQTT, e.g. ``telemetry/room_1``."""
-    return f"telemetry/{room_id}"
+#: The configuration every lab topic gets (and keeps: ensure_topics corrects it).
+TOPIC_CONFIG = {"retention.ms": str(RETENTION_MS), "segment.ms": str(SEGMENT_MS)}
 
 
-def raw_topic(room_id: str) -> str:
-    """The Kafka topic of a room's raw readings, e.g. ``telemetry.room_1``."""
-    return f"telemetry.{room_id}"
-
-
-#: The downsampled topic of a room; Spark fills in ``{room_id}`` per row (labkit.pipeline).
-DOWNSAMPLED_PATTERN = "telemetry.{room_id}.downsampled"
-
-
-def downsampled_topic(room_id: str) -> str:
-    """The Kafka topic of a room's windowed aggregates, e.g. ``telemetry.room_1.downsampled``."""
-    return DOWNSAMPLED_PATTERN.format(room_id=room_id)
+def raw_topics(room_ids: Iterable[str] | None = None) -> list[str]:
+    """The raw topics of these rooms (default: the building's eight), e.g. for Spark's ``subscribe``."""
+    return [raw_topic(r) for r in (room_ids or all_room_ids())]
 
 
 def lab_topics(room_ids: Iterable[str]) -> list[str]:
@@ -50,9 +41,95 @@ def lab_topics(room_ids: Iterable[str]) -> list[str]:
     return [raw_topic(r) for r in rooms] + [downsampled_topic(r) for r in rooms] + [DLQ_TOPIC]
 
 
+class _KafkaLogFilter(logging.Filter):
+    """librdkafka's log, minus what a learner cannot act on.
+
+    * ``Coordinator load in progress: retrying``: a fresh broker is still loading its
+      coordinator; the producer retries by itself and succeeds a moment later.
+    * The same failure over and over (``Connect to ... failed: Connection refused`` every
+      second while a broker is away): shown once, so a real problem still shows.
+    """
+
+    TRANSIENT = ("Coordinator load in progress",)
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if any(noise in text for noise in self.TRANSIENT):
+            return False
+        # "... failed: Connection refused (after 0ms in state CONNECT)": the same line but for its timing
+        key = re.sub(r"\(after \d+ms.*?\)|rdkafka#\w+-\d+", "", text)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def _kafka_log() -> logging.Logger:
+    """The Python logger that every labkit Kafka client hands librdkafka's log to (``logger``)."""
+    log = logging.getLogger("labkit.kafka")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("kafka: %(message)s"))
+        handler.addFilter(_KafkaLogFilter())
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
+        log.propagate = False
+    return log
+
+
+def client_config(s: settings_module.Settings, **options) -> dict:
+    """The configuration of every Kafka client labkit makes: the broker, and where its log goes.
+
+    Without a ``logger``, librdkafka prints straight to the terminal, including its retries;
+    with one, its log passes :class:`_KafkaLogFilter` first. (The log is delivered when the
+    client is polled, which every labkit client does.)
+    """
+    return {"bootstrap.servers": s.kafka_bootstrap, "logger": _kafka_log(), **options}
+
+
 def admin(s: settings_module.Settings | None = None) -> AdminClient:
     s = s or settings_module.get()
-    return AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    return AdminClient(client_config(s))
+
+
+#: What to do when Kafka does not answer, in either profile.
+NEXT_STEP = (
+    "start it with `labkit up` (embedded) or `docker compose up -d redpanda` (compose), "
+    "or point LABKIT_KAFKA_HOST / LABKIT_KAFKA_PORT at it"
+)
+
+
+def answers(bootstrap: str, timeout: float = 3.0) -> bool:
+    """Whether a Kafka broker at ``bootstrap`` answers a metadata request (the health probe).
+
+    A plain TCP connect first, with a short timeout: when nothing listens, that says so at once,
+    where the metadata request would wait its whole ``timeout``.
+    """
+    host, port = bootstrap.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+    except OSError:
+        return False
+    try:
+        return len(AdminClient({"bootstrap.servers": bootstrap, "logger": _kafka_log()})
+                   .list_topics(timeout=timeout).brokers) > 0  # fmt: skip
+    except KafkaException:
+        return False
+
+
+def require_broker(s: settings_module.Settings | None = None) -> None:
+    """Fail at once, naming Kafka, when it does not answer.
+
+    A Kafka client that cannot reach its broker retries in silence: creating a topic fails after
+    30 s with "Failed while waiting for controller", Spark a minute later with a page of Java.
+    """
+    s = s or settings_module.get()
+    if not answers(s.kafka_bootstrap):
+        raise LabkitError(f"Kafka at {s.kafka_bootstrap} is not reachable", NEXT_STEP)
 
 
 def _wait(futures: dict, ignore: tuple = ()) -> None:
@@ -68,23 +145,19 @@ def _wait(futures: dict, ignore: tuple = ()) -> None:
 
 
 def ensure_topics(topics: Iterable[str], partitions: int = 1, s: settings_module.Settings | None = None) -> None:
-    """Create the topics that are missing, and set 3-day retention on all of them.
+    """Create the topics that are missing, and set 3-day retention (``TOPIC_CONFIG``) on all of them.
 
     One partition per room topic keeps each room's readings in order, which is all the lab
     needs; the load benchmark spreads its many rooms over many topics instead.
     """
+    require_broker(s)
     client = admin(s)
     names = list(topics)
-    retention = {"retention.ms": str(RETENTION_MS)}
-    new = [NewTopic(t, num_partitions=partitions, replication_factor=1, config=retention) for t in names]
+    new = [NewTopic(t, num_partitions=partitions, replication_factor=1, config=TOPIC_CONFIG) for t in names]
     _wait(client.create_topics(new, request_timeout=30), ignore=(KafkaError.TOPIC_ALREADY_EXISTS,))
     # Topics that existed before may carry another retention: set it (a no-op when it is right).
-    resources = [
-        ConfigResource(ConfigResource.Type.TOPIC, t,
-                       incremental_configs=[ConfigEntry("retention.ms", str(RETENTION_MS),
-                                                        incremental_operation=AlterConfigOpType.SET)])
-        for t in names
-    ]  # fmt: skip
+    entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in TOPIC_CONFIG.items()]
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t, incremental_configs=entries) for t in names]
     _wait(client.incremental_alter_configs(resources))
     _wait_for_leaders(client, names)
 
@@ -166,8 +239,8 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 
 
 def peek_consumer(s: settings_module.Settings) -> Consumer:
     """A consumer in a throw-away group that never commits: peeking moves nobody's offsets."""
-    return Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
-                     "enable.auto.commit": False, "enable.partition.eof": True})  # fmt: skip
+    return Consumer(client_config(s, **{"group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
+                                        "enable.auto.commit": False, "enable.partition.eof": True}))  # fmt: skip
 
 
 def last_messages(topic: str, n: int = 5, s: settings_module.Settings | None = None, timeout: float = 10) -> list[Message]:
@@ -231,3 +304,32 @@ def read_all(topic: str, s: settings_module.Settings | None = None, timeout: flo
         return _drain(consumer, len(assignments), timeout)
     finally:
         consumer.close()
+
+
+def reset_consumer_group(group: str, topic_names: list[str], to_timestamp_ms: int | None = None,
+                         s: settings_module.Settings | None = None) -> dict[str, int]:  # fmt: skip
+    """Move ``group``'s committed offsets back to the beginning, or to the first record at or
+    after ``to_timestamp_ms``. The group must have no running members (Kafka refuses otherwise).
+    Returns the new offsets as ``{"topic:partition": offset}``.
+    """
+    s = s or settings_module.get()
+    consumer = peek_consumer(s)
+    try:
+        partitions = [TopicPartition(t, p) for t in topic_names
+                      for p in consumer.list_topics(t, timeout=10).topics[t].partitions]  # fmt: skip
+        if to_timestamp_ms is None:
+            targets = [TopicPartition(tp.topic, tp.partition, watermarks(consumer, tp.topic, tp.partition)[0])
+                       for tp in partitions]  # fmt: skip
+        else:
+            asked = [TopicPartition(tp.topic, tp.partition, to_timestamp_ms) for tp in partitions]
+            targets = consumer.offsets_for_times(asked, timeout=10)
+            # past the last record: offsets_for_times answers -1, which means "the end"
+            targets = [tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition,
+                       watermarks(consumer, tp.topic, tp.partition)[1]) for tp in targets]  # fmt: skip
+    finally:
+        consumer.close()
+    client = admin(s)
+    futures = client.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, targets)])
+    for future in futures.values():
+        future.result()
+    return {f"{tp.topic}:{tp.partition}": tp.offset for tp in targets}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Sequence
 
+
 def _label(field: str) -> str:
     """An axis label with the unit of a raw field (from the one schema), e.g. ``co2_ppm (ppm)``."""
     from labkit.schema import RAW_FIELDS

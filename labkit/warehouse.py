@@ -24,7 +24,7 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
-from labkit import downstream, schema
+from labkit import downstream, names, schema
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 from labkit.progress import Ticker
@@ -106,7 +106,7 @@ class Loader:
         known = self._positions()
         new = []
         for topic, partitions in downstream.wanted_topics(self.consumer).items():
-            if topic in self.assigned or topic == downstream.topics.DLQ_TOPIC:
+            if topic in self.assigned or topic == names.DLQ_TOPIC:
                 continue
             new += [TopicPartition(topic, p, known.get((topic, p), OFFSET_BEGINNING)) for p in partitions]
             self.assigned.add(topic)
@@ -123,7 +123,7 @@ class Loader:
                 continue
             positions[(m.topic(), m.partition())] = m.offset() + 1
             try:
-                if m.topic() == downstream.ALERTS_TOPIC:
+                if m.topic() == names.ALERTS_TOPIC:
                     alert = downstream.parse_alert(m.key(), m.value(), m.timestamp()[1])
                     at = alert.pop("at")
                     alerts.append((m.partition(), m.offset(), alert.get("room_id"), at, json.dumps(alert, default=str)))

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from confluent_kafka import Producer
 
-from labkit import downstream, metadata, reference, rooms, schema, settings, topics
+from labkit import downstream, metadata, names, reference, rooms, schema, settings
 
 
 def windows(room_ids: list[str], start: datetime, seconds: int) -> list[dict]:
@@ -22,7 +22,7 @@ def windows(room_ids: list[str], start: datetime, seconds: int) -> list[dict]:
     records = []
     for room in room_ids:
         for k in range(seconds * 2):
-            records.append((topics.raw_topic(room), k, rooms.reading(room, start + timedelta(seconds=k / 2))))
+            records.append((names.raw_topic(room), k, rooms.reading(room, start + timedelta(seconds=k / 2))))
     table = [metadata.profile_row(p) for p in rooms.profiles(len(room_ids))]
     return reference.windows(records, table, start + timedelta(seconds=seconds))
 
@@ -30,7 +30,7 @@ def windows(room_ids: list[str], start: datetime, seconds: int) -> list[dict]:
 def as_message(row: dict) -> tuple[str, str, bytes]:
     """(topic, key, value) of an aggregate row, as the Spark job's Kafka sink makes them."""
     value = {k: (schema.format_timestamp(v) if isinstance(v, datetime) else v) for k, v in row.items() if v is not None}
-    return (topics.downsampled_topic(row["room_id"]), downstream.window_key(row["room_id"], row["window_start"]),
+    return (names.downsampled_topic(row["room_id"]), downstream.window_key(row["room_id"], row["window_start"]),
             json.dumps(value).encode())  # fmt: skip
 
 

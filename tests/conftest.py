@@ -7,6 +7,7 @@ The jar cache is shared: it only holds downloads.
 
 import os
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ class S3Server:
     """An S3-compatible server on loopback: moto's server mode, an S3 *test double*.
 
     In the Docker workshop the lake is a MinIO bucket (``s3a://datalake``). There is no Docker
-    here, so this stands in for MinIO (DESIGN.md allows a test double for the ``s3a://`` code
+    here, so this stands in for MinIO (docs/architecture.md allows a test double for the ``s3a://`` code
     path only). Everything on the lab's side is real: hadoop-aws, the AWS SDK, Delta's S3 log
     store, speaking HTTP to this server.
     """
@@ -128,3 +129,62 @@ def s3_server():
     server = S3Server()
     yield server
     server.server.stop()
+
+
+# ---------------------------------------------------------------- one pipeline run, shared
+# Simulated once (``published``) and streamed once (``live``) for test_pipeline, test_lake,
+# test_replay, test_topics and test_watch. Their streaming queries read the raw topics from where
+# this run starts up to wherever the topics end *now*, so no other test may write to them in
+# between: the tests that use the run are moved to the end of the session, one after the other.
+
+
+def pytest_collection_modifyitems(items):
+    on_the_shared_run = [item for item in items if "published" in getattr(item, "fixturenames", ())]
+    items[:] = [item for item in items if item not in on_the_shared_run] + on_the_shared_run
+
+
+PIPELINE_START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+LATE_DELAY_S = 90  # far beyond window + watermark: late whatever the micro-batch boundaries
+MAX_OFFSETS = 200  # many small micro-batches, so the watermark advances during the run
+
+
+@pytest.fixture(scope="session")
+def published(stack):
+    """Simulate 2 minutes of 8 rooms through MQTT and the bridge; return the Kafka offset range.
+
+    One seeded run with out-of-order readings inside the watermark, readings far later than it,
+    and duplicates, shared by the pipeline, lake, replay and topics tests.
+    """
+    from labkit import feed, metadata, names, simulator
+
+    metadata.init_metadata(stack.metadata_db)
+    messages = list(simulator.generate(
+        rooms=names.room_ids(), start=PIPELINE_START, duration=120, seed=11, out_of_order_fraction=0.05,
+        late_fraction=0.03, late_delay=LATE_DELAY_S, duplicate_fraction=0.02,
+    ))  # fmt: skip
+    sent = feed.through_bridge(messages)
+    assert sent.produced == sent.count == len(messages), sent.counters
+    before, after = sent.before, sent.after
+    return {"before": before, "after": after, "messages": messages, "max_offsets": MAX_OFFSETS}
+
+
+@pytest.fixture(scope="session")
+def live(spark, published, stack):
+    """The uninterrupted run of the job over ``published``: Delta table, final watermark, downsampled offsets before it."""
+    import json
+    from datetime import datetime
+
+    from labkit import names, pipeline, topics, watch
+
+    rooms = names.room_ids()
+    downsampled_before = topics.end_offsets([names.downsampled_topic(r) for r in rooms])
+    path = stack.table_path("golden_live")
+    rows = pipeline.build(spark, starting_offsets=json.dumps(published["before"]), max_offsets_per_trigger=MAX_OFFSETS)
+    query = pipeline.start(rows, query_name="golden_live", table_path=path, trigger=None)
+    try:
+        progress = watch.run_until_caught_up(query, rooms, timeout=600)
+        dropped = watch.progress_table(query.recentProgress)["late rows dropped"].sum()
+    finally:
+        query.stop()
+    watermark = datetime.fromisoformat(progress["eventTime"]["watermark"].replace("Z", "+00:00"))
+    return {"path": path, "watermark": watermark, "downsampled_before": downsampled_before, "dropped": dropped}

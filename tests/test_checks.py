@@ -1,14 +1,9 @@
-"""labkit.checks (the hints exercises give) and labkit.viz (the pictures), without services."""
+"""labkit.checks: the checks and hints notebooks and exercises give, without services."""
 
-from datetime import datetime, timezone
-
-import matplotlib
 import pandas as pd
 import pytest
 
-from labkit import checks, viz
-
-matplotlib.use("Agg")
+from labkit import checks
 
 
 def test_todo_raises_a_friendly_not_implemented_error():
@@ -51,19 +46,3 @@ def test_expect_and_expect_equal():
     checks.expect_equal(2, 2, "two")
     with pytest.raises(AssertionError, match="readings: expected 3, got 2\n  hint: count again"):
         checks.expect_equal(2, 3, "readings", hint="count again")
-
-
-def test_window_starts_are_aligned_on_the_clock():
-    first = datetime(2026, 1, 30, 10, 0, 3, tzinfo=timezone.utc)
-    last = datetime(2026, 1, 30, 10, 0, 21, tzinfo=timezone.utc)
-    assert [s.second for s in viz.window_starts(first, last, 10, 10)] == [0, 10, 20]
-    assert [s.second for s in viz.window_starts(first, last, 10, 5)] == [55, 0, 5, 10, 15, 20]
-
-
-def test_plots_return_figures():
-    t = [datetime(2026, 1, 30, 10, 0, s, tzinfo=timezone.utc) for s in range(0, 20, 2)]
-    readings = pd.DataFrame({"room_id": ["room_1", "room_2"] * 5, "timestamp": t,
-                             "temperature": range(10), "co2_ppm": range(10)})  # fmt: skip
-    assert len(viz.plot_readings(readings).axes) == 2
-    figure = viz.plot_windows(t[0], t[-1], 10, 5, events=t, late_events=t[:1], watermark=t[-1])
-    assert figure.axes[0].get_title() == "sliding windows: 10 s, sliding every 5 s"

@@ -17,14 +17,16 @@ import browser
 import pytest
 from conftest import ROOT, free_port
 
+from labkit import names, watch
+
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
 def topics_ready(stack):
-    from labkit import downstream, rooms, topics
+    from labkit import topics
 
-    topics.ensure_topics(topics.lab_topics(rooms.room_ids(8)) + [downstream.ALERTS_TOPIC])
+    topics.ensure_topics(topics.lab_topics(names.room_ids(8)) + [names.ALERTS_TOPIC])
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +70,9 @@ def shows(driver, newest) -> bool:
 
 
 def test_dashboard_shows_every_room_updates_live_and_shows_alerts(dashboard_url):
-    from labkit import downstream, rooms, topics
+    from labkit import rooms
 
-    room_ids = rooms.room_ids(8)
+    room_ids = names.room_ids(8)
     start = aggregates.now_aligned() + timedelta(hours=2)
     first = aggregates.windows(room_ids, start, 40)
     aggregates.produce(first)
@@ -93,8 +95,8 @@ def test_dashboard_shows_every_room_updates_live_and_shows_alerts(dashboard_url)
 
         # An alert on telemetry.alerts and a dead letter on telemetry.dlq show up.
         alert = {"room_id": "room_4", "kind": "co2_high", "message": "dashboard test alert 4711"}
-        dead = (topics.DLQ_TOPIC, None, b"{broken", [("reason", b"bad_json"), ("mqtt_topic", b"telemetry/room_9")])
-        aggregates.produce([], extra=[(downstream.ALERTS_TOPIC, "room_4", json.dumps(alert).encode(), None), dead])
+        dead = (names.DLQ_TOPIC, None, b"{broken", [("reason", b"bad_json"), ("mqtt_topic", b"telemetry/room_9")])
+        aggregates.produce([], extra=[(names.ALERTS_TOPIC, "room_4", json.dumps(alert).encode(), None), dead])
         browser.wait_for(lambda: "dashboard test alert 4711" in (browser.text_of(driver, "alerts") or ""),
                          "the alert on the page", timeout=10)  # fmt: skip
         browser.wait_for(lambda: "bad_json" in (browser.text_of(driver, "dead-letters") or ""),
@@ -124,9 +126,9 @@ def glance_states(html: str) -> list[str]:
 
 def test_feed_rides_out_a_broker_restart(topics_ready, settings):
     """Kafka stops and comes back: the page says so meanwhile, and windows written after it arrive."""
-    from labkit import dashboard, rooms, stack
+    from labkit import dashboard, stack
 
-    building = dashboard.Building(rooms.room_ids(8))
+    building = dashboard.Building(names.room_ids(8))
     feed = dashboard.Feed(building, settings)
     feed.start()
     try:
@@ -158,12 +160,12 @@ def test_progress_read_from_the_checkpoint_matches_sparks_own_report(spark, sett
     from labkit import pipeline, progress_log, rooms, schema, topics
 
     topics.ensure_topics(topics.lab_topics(["room_1"]))
-    before = pipeline.end_offsets(["room_1"])
+    before = topics.end_offsets(topics.raw_topics(["room_1"]))
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     start = aggregates.now_aligned() + timedelta(hours=4)
     for k in range(120):
         reading = rooms.reading("room_1", start + timedelta(seconds=k / 2))
-        producer.produce(topics.raw_topic("room_1"), key="room_1", value=schema.to_json(reading))
+        producer.produce(names.raw_topic("room_1"), key="room_1", value=schema.to_json(reading))
     assert producer.flush(30) == 0
 
     name = f"dashboard_progress_{int(time.time())}"
@@ -171,7 +173,7 @@ def test_progress_read_from_the_checkpoint_matches_sparks_own_report(spark, sett
     query = pipeline.start(rows, settings, query_name=name, table_path=str(tmp_path / "table"), trigger="",
                            to_kafka=False)  # fmt: skip
     try:
-        pipeline.run_until_caught_up(query, ["room_1"], timeout=300, s=settings)
+        watch.run_until_caught_up(query, ["room_1"], timeout=300, s=settings)
     finally:
         query.stop()
     progress = progress_log.read(settings.checkpoint_path(name))

@@ -4,11 +4,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from labkit import feed, reference, rooms, simulator
+from labkit import feed, names, reference, simulator
 
 pytestmark = pytest.mark.services
 
-ROOMS = rooms.room_ids(8)
+ROOMS = names.room_ids()
 
 
 def readings(seed: int, seconds: float = 5, **faults):

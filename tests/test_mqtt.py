@@ -1,4 +1,4 @@
-"""Publish and subscribe through the MQTT brokers labkit starts: Mosquitto and amqtt."""
+"""labkit.mqtt (the one connect), and publish/subscribe through the brokers labkit starts: Mosquitto and amqtt."""
 
 import os
 import threading
@@ -7,7 +7,11 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
+from labkit import mqtt as lab_mqtt
 from labkit import settings, stack
+from labkit.errors import LabkitError
+from labkit.stack import processes, services
+from labkit.stack.probes import port_open
 
 pytestmark = pytest.mark.services
 
@@ -50,9 +54,9 @@ def test_publish_subscribe_through_the_stack_broker(stack):
     assert round_trip(stack.mqtt_host, stack.mqtt_port) == expected
 
 
-@pytest.mark.skipif(stack.mosquitto_binary() is None, reason="mosquitto is not installed")
+@pytest.mark.skipif(services.mosquitto_binary() is None, reason="mosquitto is not installed")
 def test_mosquitto_is_preferred_when_installed():
-    assert stack.chosen_mqtt_broker(settings.load({})) == "mosquitto"
+    assert services.chosen_mqtt_broker(settings.load({})) == "mosquitto"
 
 
 def test_the_pip_only_broker_works_too(tmp_path):
@@ -63,8 +67,66 @@ def test_the_pip_only_broker_works_too(tmp_path):
         statuses = stack.up(s, only=["mqtt"])
         mqtt_status = next(st for st in statuses if st.name == "mqtt")
         assert mqtt_status.healthy
-        assert "amqtt" in " ".join(stack.running_process(s, "mqtt").cmdline())
+        assert "amqtt" in " ".join(processes.running_process(s, "mqtt").cmdline())
         expected = [f"message {i}".encode() for i in range(50)]
         assert round_trip(s.mqtt_host, s.mqtt_port) == expected
     finally:
         stack.down(s)
+
+
+def closed_port() -> int:
+    """A port of this test instance's range where nothing listens."""
+    port = settings.get().mqtt_port + 7
+    assert not port_open("127.0.0.1", port)
+    return port
+
+
+def test_connect_to_no_broker_says_what_to_do():
+    with pytest.raises(LabkitError, match="cannot reach the MQTT broker") as failure:
+        lab_mqtt.connect("labkit-test-nobody", "127.0.0.1", closed_port())
+    assert "labkit up" in failure.value.next_step
+    assert lab_mqtt.answers("127.0.0.1", closed_port()) is False
+
+
+def test_connect_returns_an_accepted_client_and_runs_on_connect(stack):
+    seen = []
+    client = lab_mqtt.connect(f"labkit-test-{uuid.uuid4().hex[:6]}", stack.mqtt_host, stack.mqtt_port,
+                              on_connect=lambda c: seen.append(c))  # fmt: skip
+    try:
+        assert client.is_connected() and seen == [client]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert lab_mqtt.answers(stack.mqtt_host, stack.mqtt_port) is True
+
+
+def test_a_persistent_session_gets_what_was_queued_while_it_was_away(stack):
+    """What the bridge relies on: on_message is in place before the broker resends the queue."""
+    client_id, topic = f"labkit-test-{uuid.uuid4().hex[:6]}", f"labkit-test/{uuid.uuid4().hex[:6]}"
+    subscribed = threading.Event()
+    first = lab_mqtt.connect(client_id, stack.mqtt_host, stack.mqtt_port, clean_session=False,
+                             on_connect=lambda c: c.subscribe(topic, qos=1),
+                             on_subscribe=lambda *args: subscribed.set())  # fmt: skip
+    assert subscribed.wait(10)
+    first.disconnect()
+    first.loop_stop()
+    publisher = lab_mqtt.connect(f"labkit-test-pub-{uuid.uuid4().hex[:6]}", stack.mqtt_host, stack.mqtt_port)
+    for i in range(20):
+        publisher.publish(topic, f"queued {i}".encode(), qos=1).wait_for_publish(10)
+    publisher.disconnect()
+    publisher.loop_stop()
+
+    received, all_in = [], threading.Event()
+
+    def on_message(client, userdata, message):
+        received.append(message.payload)
+        if len(received) == 20:
+            all_in.set()
+
+    again = lab_mqtt.connect(client_id, stack.mqtt_host, stack.mqtt_port, clean_session=False, on_message=on_message)
+    try:
+        all_in.wait(10)
+    finally:
+        again.disconnect()
+        again.loop_stop()
+    assert received == [f"queued {i}".encode() for i in range(20)]

@@ -1,8 +1,8 @@
-"""The room profiles: each room behaves as the seed describes, readings are coherent,
+"""The room profiles: each room behaves as the specification describes, readings are coherent,
 deterministic, valid, and the building extends to more than eight rooms.
 
 The properties are computed from a simulated day (a reading every 30 s for 24 h) and compared
-with the seed's descriptions, never with numbers copied from labkit.rooms.
+with the specification's descriptions (docs/architecture.md), never with numbers copied from labkit.rooms.
 """
 
 import statistics
@@ -10,15 +10,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from labkit import rooms, schema
+from labkit import names, rooms, schema
 from labkit.errors import LabkitError
 
 SEED = 11
 MIDNIGHT = datetime(2026, 1, 30, tzinfo=timezone.utc)
 DAY = [MIDNIGHT + timedelta(seconds=30 * i) for i in range(24 * 120)]
 
-# The seed's room table.
-SEED_ROOMS = {
+# The specification's room table (docs/architecture.md).
+SPEC_ROOMS = {
     "room_1": "Server Room",
     "room_2": "Conference Room",
     "room_3": "Storage Closet",
@@ -64,18 +64,18 @@ def between(records, start_hour, end_hour):
 
 
 def test_the_eight_rooms_of_the_seed():
-    assert list(rooms.ROOM_IDS) == list(SEED_ROOMS)
-    assert {p.room_id: p.room_name for p in rooms.PROFILES} == SEED_ROOMS
-    assert rooms.room_ids() == list(SEED_ROOMS)
+    assert list(rooms.ROOM_IDS) == list(SPEC_ROOMS)
+    assert {p.room_id: p.room_name for p in rooms.PROFILES} == SPEC_ROOMS
+    assert names.room_ids() == list(SPEC_ROOMS)
     for p in rooms.PROFILES:
         assert p.area_m2 > 0 and p.capacity >= 1 and isinstance(p.floor, int)
     assert len({p.room_type for p in rooms.PROFILES}) == 8
 
 
 def test_more_than_eight_rooms_repeat_the_profiles_with_new_names():
-    ids = rooms.room_ids(20)
+    ids = names.room_ids(20)
     assert len(ids) == len(set(ids)) == 20
-    assert ids[:8] == list(SEED_ROOMS)
+    assert ids[:8] == list(SPEC_ROOMS)
     assert ids[8] == "room_9" and ids[-1] == "room_20"
     profiles = rooms.profiles(20)
     assert len({p.room_name for p in profiles}) == 20  # every room has its own name
@@ -89,7 +89,7 @@ def test_extra_rooms_read_like_their_profile_but_not_identically():
     times = DAY[::40]
     ninth = [rooms.reading("room_9", at, SEED) for at in times]
     first = [rooms.reading("room_1", at, SEED) for at in times]
-    known = set(rooms.room_ids(9))
+    known = set(names.room_ids(9))
     assert all(schema.validate_record(r, known).ok for r in ninth)
     assert all(r["occupancy_count"] >= 1 for r in ninth)  # still a server room
     assert [r["temperature"] for r in ninth] != [r["temperature"] for r in first]
@@ -102,8 +102,8 @@ def test_unknown_room_ids_are_refused(bad):
 
 
 def test_zero_rooms_is_refused():
-    with pytest.raises(LabkitError):
-        rooms.room_ids(0)
+    with pytest.raises(ValueError, match="at least one room"):
+        names.room_ids(0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def test_readings_do_not_flicker_every_half_second():
 
 
 # ---------------------------------------------------------------------------------------------
-# the profiles of the seed
+# the profiles of the specification
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,9 +1,9 @@
 """The ``s3a://`` lake, for real: Spark writes a Delta table through Hadoop's S3A connector.
 
 In the Docker workshop the lake is a MinIO bucket (``s3a://datalake``). CI has no Docker, so
-here the lake is a bucket on conftest's ``s3_server``, an S3 *test double* (DESIGN.md allows one
+here the lake is a bucket on conftest's ``s3_server``, an S3 *test double* (docs/architecture.md allows one
 for this code path only; MinIO stays the real thing in compose). What is real is everything on
-the lab's side: ``labkit.jars.resolve("s3a")`` (hadoop-aws and the AWS SDK),
+the lab's side: ``labkit.stack.jars.resolve("s3a")`` (hadoop-aws and the AWS SDK),
 ``labkit.spark.s3a_config`` and Delta's S3 log store, speaking HTTP to a server.
 
 Spark runs in a child process for two reasons: one Python process holds one SparkContext, and

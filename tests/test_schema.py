@@ -1,7 +1,7 @@
 """The raw-record schema: round trips, and one reason code for each kind of bad payload.
 
-Expected field names and orders are written out here from the seed document (the spec), not
-taken from labkit.schema, so a change to the schema that breaks the spec fails these tests.
+Expected field names and orders are written out here from the specification (docs/architecture.md),
+not taken from labkit.schema, so a change to the schema that breaks the specification fails these tests.
 """
 
 import json
@@ -14,8 +14,8 @@ import pytest
 
 from labkit import schema
 
-# The seed's "Raw Telemetry Message", verbatim.
-SEED_MESSAGE = b"""{
+# The specification's raw telemetry message (docs/architecture.md), verbatim.
+SPEC_MESSAGE = b"""{
   "room_id": "room_1",
   "timestamp": "2026-01-30T10:30:45.500Z",
   "temperature": 19.2,
@@ -28,12 +28,12 @@ SEED_MESSAGE = b"""{
   "air_quality_index": 95
 }"""
 
-SEED_FIELDS = [
+SPEC_FIELDS = [
     "room_id", "timestamp", "temperature", "humidity", "co2_ppm", "light_lux",
     "occupancy_count", "motion_detected", "energy_kwh", "air_quality_index",
 ]
 
-SEED_AGGREGATE_COLUMNS = [
+SPEC_AGGREGATE_COLUMNS = [
     "window_start", "window_end", "room_id", "room_name", "floor", "room_type",
     "avg_temperature", "min_temperature", "max_temperature",
     "avg_humidity", "min_humidity", "max_humidity",
@@ -49,7 +49,7 @@ KNOWN = {"room_1", "room_2"}
 
 
 def good_record():
-    return json.loads(SEED_MESSAGE)
+    return json.loads(SPEC_MESSAGE)
 
 
 def encode(record):
@@ -74,12 +74,12 @@ def without(field):
 
 
 def test_field_names_are_the_seeds_in_order():
-    assert list(schema.RAW_FIELD_NAMES) == SEED_FIELDS
-    assert list(schema.AGGREGATE_COLUMNS) == SEED_AGGREGATE_COLUMNS
+    assert list(schema.RAW_FIELD_NAMES) == SPEC_FIELDS
+    assert list(schema.AGGREGATE_COLUMNS) == SPEC_AGGREGATE_COLUMNS
 
 
 def test_seed_example_is_valid():
-    result = schema.validate_payload(SEED_MESSAGE, KNOWN)
+    result = schema.validate_payload(SPEC_MESSAGE, KNOWN)
     assert result.ok, result.message
     assert result.reason is None
     assert result.record == good_record()
@@ -90,7 +90,7 @@ def test_round_trip_keeps_values_and_field_order():
     payload = schema.to_json(record)
     assert b" " not in payload  # compact
     keys_in_payload = [key for key, _ in json.loads(payload, object_pairs_hook=list)]
-    assert keys_in_payload == SEED_FIELDS
+    assert keys_in_payload == SPEC_FIELDS
     result = schema.validate_payload(payload, KNOWN)
     assert result.ok
     assert result.record == record
@@ -100,7 +100,7 @@ def test_round_trip_keeps_values_and_field_order():
 def test_to_json_orders_fields_whatever_the_dict_order():
     shuffled = dict(reversed(list(good_record().items())))
     keys = [key for key, _ in json.loads(schema.to_json(shuffled), object_pairs_hook=list)]
-    assert keys == SEED_FIELDS
+    assert keys == SPEC_FIELDS
 
 
 def test_whole_number_is_accepted_for_a_float_field_and_becomes_float():
@@ -124,14 +124,15 @@ def test_boundaries_of_ranges_are_valid():
 # invalid payloads, one reason each
 # ---------------------------------------------------------------------------------------------
 
-record_text = SEED_MESSAGE.decode()
+record_text = SPEC_MESSAGE.decode()
 
 INVALID = [
     # (case id, payload, expected reason)
-    ("truncated json", SEED_MESSAGE[:40], "bad_json"),
-    ("empty payload", b"", "bad_json"),
+    ("truncated json", SPEC_MESSAGE[:40], "bad_json"),
+    ("empty payload", b"", "empty_payload"),
     ("not json at all", b"temperature=19.2", "bad_json"),
-    ("duplicate key", b'{"room_id":"room_1","room_id":"room_2"}', "bad_json"),
+    ("duplicate key", b'{"room_id":"room_1","room_id":"room_2"}', "duplicate_field"),
+    ("duplicate key, same value", b'{"room_id":"room_1","room_id":"room_1"}', "duplicate_field"),
     ("json array", b'[{"room_id": "room_1"}]', "not_an_object"),
     ("json string", b'"room_1"', "not_an_object"),
     ("json null", b"null", "not_an_object"),
@@ -172,7 +173,7 @@ INVALID = [
     ("empty room id", with_changes(room_id=""), "unknown_room"),
     ("latin-1 bytes", b'{"room_id": "caf\xe9"}', "not_utf8"),
     ("binary garbage", bytes([0xFF, 0xFE, 0x00, 0x81]), "not_utf8"),
-    ("oversized", b" " * (schema.MAX_PAYLOAD_BYTES + 1 - len(SEED_MESSAGE)) + SEED_MESSAGE,
+    ("oversized", b" " * (schema.MAX_PAYLOAD_BYTES + 1 - len(SPEC_MESSAGE)) + SPEC_MESSAGE,
      "oversized"),
 ]
 
@@ -189,8 +190,29 @@ def test_invalid_payload_gets_its_reason(payload, reason):
 
 def test_every_reason_code_is_tested_and_documented():
     # topic_mismatch compares the payload with the MQTT topic, which only the bridge sees:
-    # tests/test_bridge.py covers it.
-    assert {case[2] for case in INVALID} == set(schema.REASONS) - {"topic_mismatch"}
+    # tests/test_bridge.py covers it and `retained` (an MQTT flag); the event-time reasons are tested below.
+    only_elsewhere = {"topic_mismatch", "future_timestamp", "clock_not_set", "retained"}
+    assert {case[2] for case in INVALID} == set(schema.REASONS) - only_elsewhere
+
+
+RECEIVED = datetime(2026, 1, 30, 10, 30, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("stamp, reason", [
+    ("2026-01-30T10:30:10.000Z", None),  # exactly the allowed 10 s ahead
+    ("2026-01-30T10:30:10.001Z", "future_timestamp"),  # one millisecond more
+    ("2027-01-30T10:30:00.000Z", "future_timestamp"),  # a clock a year ahead
+    ("2026-01-30T10:29:59.000Z", None),  # a second behind: network and buffering
+    ("2024-03-01T08:00:00.000Z", None),  # old data, e.g. a replay
+    ("2000-01-01T00:00:00.000Z", None),
+    ("1999-12-31T23:59:59.999Z", "clock_not_set"),
+    ("1970-01-01T00:00:05.000Z", "clock_not_set"),  # a sensor that booted without its clock
+], ids=["at the limit", "just past it", "a year ahead", "behind", "old data", "2000", "1999", "1970"])
+def test_event_time_is_judged_against_the_receivers_clock(stamp, reason):
+    record = schema.validate_payload(encode({**good_record(), "timestamp": stamp}), KNOWN).record
+    result = schema.check_event_time(record, RECEIVED, max_ahead_s=10)
+    assert result.reason == reason, result.message
+    assert result.ok or stamp in result.message
 
 
 def test_message_names_the_missing_field():
@@ -204,14 +226,14 @@ def test_message_names_the_wrongly_typed_field():
 
 
 def test_payload_at_the_size_limit_is_still_read():
-    payload = b" " * (schema.MAX_PAYLOAD_BYTES - len(SEED_MESSAGE)) + SEED_MESSAGE
+    payload = b" " * (schema.MAX_PAYLOAD_BYTES - len(SPEC_MESSAGE)) + SPEC_MESSAGE
     assert len(payload) == schema.MAX_PAYLOAD_BYTES
     assert schema.validate_payload(payload, KNOWN).ok
 
 
 def test_bytearray_and_memoryview_are_accepted():
-    assert schema.validate_payload(bytearray(SEED_MESSAGE), KNOWN).ok
-    assert schema.validate_payload(memoryview(SEED_MESSAGE), KNOWN).ok
+    assert schema.validate_payload(bytearray(SPEC_MESSAGE), KNOWN).ok
+    assert schema.validate_payload(memoryview(SPEC_MESSAGE), KNOWN).ok
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +295,7 @@ def test_importing_schema_does_not_import_spark():
 def test_raw_spark_schema_matches_the_json_fields():
     pytest.importorskip("pyspark")
     struct = schema.raw_spark_schema()
-    assert struct.fieldNames() == SEED_FIELDS
+    assert struct.fieldNames() == SPEC_FIELDS
     types = {f.name: f.dataType.simpleString() for f in struct.fields}
     assert types == {
         "room_id": "string", "timestamp": "timestamp", "temperature": "double",
@@ -285,13 +307,13 @@ def test_raw_spark_schema_matches_the_json_fields():
 def test_aggregate_spark_schema_has_the_seed_columns_and_types():
     pytest.importorskip("pyspark")
     struct = schema.aggregate_spark_schema()
-    assert struct.fieldNames() == SEED_AGGREGATE_COLUMNS
+    assert struct.fieldNames() == SPEC_AGGREGATE_COLUMNS
     types = {f.name: f.dataType.simpleString() for f in struct.fields}
     assert types["window_start"] == types["window_end"] == "timestamp"
     assert types["floor"] == "int"
     assert types["motion_events"] == "bigint"  # a count
     assert types["max_occupancy"] == types["max_co2"] == types["min_air_quality"] == "int"
-    averages = [name for name in SEED_AGGREGATE_COLUMNS if name.startswith("avg_")]
+    averages = [name for name in SPEC_AGGREGATE_COLUMNS if name.startswith("avg_")]
     assert {types[name] for name in averages} == {"double"}
     assert {types[n] for n in ("min_temperature", "max_temperature", "min_humidity",
                                "max_humidity")} == {"double"}

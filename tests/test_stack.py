@@ -16,6 +16,7 @@ import pytest
 
 from labkit import settings, stack
 from labkit.errors import LabkitError
+from labkit.stack import services
 
 pytestmark = pytest.mark.services
 
@@ -147,6 +148,27 @@ def test_unreachable_maven_repository_names_the_artifact(tmp_path):
 
 
 def test_cluster_ids_never_look_like_options():
-    ids = [stack.new_cluster_id() for _ in range(2000)]
+    ids = [services.new_cluster_id() for _ in range(2000)]
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
+
+
+def test_compose_status_checks_every_service_labkit_talks_to(stack, s3_server):  # stack: the session's brokers
+    """In compose, `labkit status` probes MQTT, Kafka, the Spark master and worker and the lake.
+
+    Here the compose profile points at the session's brokers and the S3 test double, and at a
+    Spark master that is not there: that one must show as not healthy, not be left out.
+    """
+    from conftest import free_port
+
+    s = settings.load({
+        "LABKIT_PROFILE": "compose",
+        "LABKIT_MQTT_HOST": "127.0.0.1", "LABKIT_MQTT_PORT": str(stack.mqtt_port),
+        "LABKIT_KAFKA_HOST": "127.0.0.1", "LABKIT_KAFKA_PORT": str(stack.kafka_port),
+        "LABKIT_SPARK_MASTER": f"spark://127.0.0.1:{free_port()}", "LABKIT_SPARK_MASTER_UI_PORT": str(free_port()),
+        "LABKIT_S3_ENDPOINT": s3_server.endpoint,
+    })  # fmt: skip
+    from labkit import stack as stack_module
+
+    health = {st.name: st.healthy for st in stack_module.status(s)}
+    assert health == {"mqtt": True, "kafka": True, "spark-master": False, "spark-worker": False, "s3": True}

@@ -19,6 +19,8 @@ import aggregates
 import pytest
 from conftest import ROOT, free_port
 
+from labkit import names
+
 pytestmark = pytest.mark.services
 DASHBOARD_JSON = ROOT / "docker" / "grafana" / "dashboards" / "building.json"
 
@@ -53,14 +55,14 @@ def postgres():
 @pytest.fixture(scope="module")
 def loaded(stack, postgres):
     """Real windows (plus repeats, a broken message and an alert) in Kafka, loaded into PostgreSQL."""
-    from labkit import downstream, rooms, topics, warehouse
+    from labkit import topics, warehouse
 
-    room_ids = rooms.room_ids(8)
-    topics.ensure_topics(topics.lab_topics(room_ids) + [downstream.ALERTS_TOPIC])
+    room_ids = names.room_ids(8)
+    topics.ensure_topics(topics.lab_topics(room_ids) + [names.ALERTS_TOPIC])
     rows = aggregates.windows(room_ids, aggregates.now_aligned(), 40)
     alert = {"room_id": "room_2", "kind": "co2_high", "value": 1234.0, "message": "CO2 above 1000 ppm"}
-    broken = (topics.downsampled_topic("room_3"), "room_3|x", b"{not json", None)
-    aggregates.produce(rows, extra=[(downstream.ALERTS_TOPIC, "room_2", json.dumps(alert).encode(), None), broken])
+    broken = (names.downsampled_topic("room_3"), "room_3|x", b"{not json", None)
+    aggregates.produce(rows, extra=[(names.ALERTS_TOPIC, "room_2", json.dumps(alert).encode(), None), broken])
     aggregates.produce(rows[:5])  # at least once: the same windows again
     loaded = warehouse.run(postgres, until_caught_up=True, timeout=120)
     return rows, alert, loaded

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from labkit import rooms, schema, simulator
+from labkit import names, rooms, schema, simulator
 from labkit.errors import LabkitError
 
 START = datetime(2026, 1, 30, 11, 0, tzinfo=timezone.utc)
@@ -76,7 +76,7 @@ def test_payloads_are_what_the_rooms_read():
 
 
 def test_more_rooms_than_eight():
-    ids = rooms.room_ids(20)
+    ids = names.room_ids(20)
     messages = list(simulator.generate(rooms=ids, start=START, count=3))
     assert len(messages) == 60
     assert {m.record["room_id"] for m in messages} == set(ids)
@@ -230,3 +230,18 @@ def test_duplicates_repeat_an_earlier_message_exactly(faulty):
 def test_last_readings_are_never_late(faulty):
     end = START + timedelta(seconds=FAULTY_DURATION - FAULTS["late_delay"])
     assert all(event_time(m) <= end for m in faulty if m.kind == "late")
+
+
+def test_an_accelerated_run_ends_now_so_no_reading_comes_from_the_future():
+    before = datetime.now(timezone.utc)
+    start = simulator.default_start(realtime=False, duration=600, interval=0.5)
+    last = max(schema.parse_timestamp(m.record["timestamp"])
+               for m in simulator.generate(rooms=["room_1"], start=start, duration=600, interval=0.5))  # fmt: skip
+    assert last <= datetime.now(timezone.utc), "the last reading is stamped in the past"
+    assert (before - last).total_seconds() < 5, "and it is about now"
+    assert abs((simulator.default_start(realtime=True) - before).total_seconds()) < 2
+
+
+def test_an_endless_accelerated_run_is_refused_with_what_to_do():
+    with pytest.raises(LabkitError, match="--duration"):
+        simulator.default_start(realtime=False)

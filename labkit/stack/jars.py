@@ -31,8 +31,8 @@ from xml.sax.saxutils import quoteattr
 
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
-from labkit.java import require_java
 from labkit.progress import Ticker
+from labkit.stack.java import require_java
 
 SCALA_BINARY = "2.13"
 SLF4J_VERSION = "2.0.17"
@@ -158,7 +158,7 @@ def _run_ivy(name: str, artifacts: list[Artifact], work: Path, out: Path, repo: 
             downloaded += "[SUCCESSFUL ]" in line
             ticker.update(f"{found} modules found, {downloaded} files downloaded")
     if ivy.returncode != 0:
-        unresolved = [l.strip(" :\t") for l in log if re.search(r"::\s+\S+#\S+;.*:", l)]
+        unresolved = [line.strip(" :\t") for line in log if re.search(r"::\s+\S+#\S+;.*:", line)]
         where = repo or "Maven Central"
         raise LabkitError(
             f"could not fetch the {name} jars from {where}: "
@@ -204,7 +204,7 @@ def resolve(name: str, s: settings_module.Settings | None = None) -> list[Path]:
 
 
 def is_cached(name: str, s: settings_module.Settings | None = None) -> bool:
-    """Whether ``resolve(name)`` would work offline."""
+    """Whether ``resolve(name)`` would work offline (``labkit doctor`` asks)."""
     s = s or settings_module.get()
     artifacts, _ = _group_for(name, s)
     return (s.jars_dir / _folder_name(name, artifacts) / "manifest.json").exists()
