@@ -127,6 +127,31 @@ def starting_offsets(text: str) -> str:
     return text
 
 
+def listen_host(text: str) -> str:
+    """``dashboard --host``: an IP address or a host name, without a port or a scheme."""
+    if not re.fullmatch(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:]+", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name or IP address (e.g. 127.0.0.1, 0.0.0.0)")
+    return text
+
+
+def browser_origin(text: str) -> str:
+    """``dashboard --allow-origin``: ``host:port`` as the browser's address bar shows it."""
+    if not re.fullmatch(r"[A-Za-z0-9.-]+:\d{1,5}|\*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not host:port (e.g. 127.0.0.1:5006)")
+    return text
+
+
+def postgres_dsn(text: str) -> str:
+    """``to-postgres --dsn``: a libpq connection string, checked by libpq's own parser."""
+    from psycopg import conninfo
+
+    try:
+        conninfo.conninfo_to_dict(text)
+    except Exception as error:  # psycopg's ProgrammingError: the message says what is wrong
+        raise argparse.ArgumentTypeError(f"{text!r} is not a libpq connection string: {error}") from None
+    return text
+
+
 def query_name(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a name of letters, digits, _ . or - (it names a folder)")
@@ -383,17 +408,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("dashboard", help="the live building in a browser (downsampled topics, alerts, DLQ, progress)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    p.add_argument("--host", type=listen_host, default="127.0.0.1",
+                   help="address to listen on (0.0.0.0 in a container)")
     p.add_argument("--port", type=port_number, default=5006)
     p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT,
                    help="rooms listed before their first window arrives")
     p.add_argument("--query-name", type=query_name, default=names.AGGREGATE_QUERY,
                    help="the stream job whose checkpoint shows progress")
-    p.add_argument("--allow-origin", action="append", help="host:port the page may be opened as (repeatable)")
+    p.add_argument("--allow-origin", type=browser_origin, action="append",
+                   help="host:port the page may be opened as (repeatable)")
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("to-postgres", help="load the downsampled and alert topics into PostgreSQL (for Grafana)")
-    p.add_argument("--dsn", default="", help="libpq connection string (default: PGHOST, PGPORT, PGUSER, ...)")
+    p.add_argument("--dsn", type=postgres_dsn, default="",
+                   help="libpq connection string (default: PGHOST, PGPORT, PGUSER, ...)")
     p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka now is loaded")
     p.add_argument("--timeout", type=positive_float, help="with --until-caught-up: give up after seconds")
     p.set_defaults(func=cmd_to_postgres)

@@ -157,8 +157,9 @@ def test_progress_read_from_the_checkpoint_matches_sparks_own_report(spark, sett
     equals what Spark itself reports in ``lastProgress`` for the same batch."""
     from confluent_kafka import Producer
 
-    from labkit import pipeline, progress_log, rooms, schema, topics
+    from labkit import metadata, pipeline, progress_log, rooms, schema, topics
 
+    metadata.init_metadata()  # the job joins the rooms table (idempotent)
     topics.ensure_topics(topics.lab_topics(["room_1"]))
     before = topics.end_offsets(topics.raw_topics(["room_1"]))
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
