@@ -27,6 +27,7 @@ import collections
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,6 +199,8 @@ def test_every_component_killed_and_restarted(own_stack, spark):
     report = measure(spark, s, scenarios, records)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report)
+    for log in [folder / "bridge.log", folder / "stream.log", s.state_dir / "logs" / "mqtt.log"]:
+        shutil.copy(log, REPORT.parent / f"faults-{log.name}")  # kept beside the report, to read after a failure
     print(report)
     rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| SIGKILL") or line.startswith("| labkit")}
     for row in rows.values():

@@ -73,6 +73,18 @@ def chosen_mqtt_broker(s: Settings) -> str:
     return "mosquitto" if mosquitto_binary() else "amqtt"
 
 
+def _mosquitto_user() -> str:
+    """The ``user`` line of mosquitto.conf: stay root when labkit runs as root (CI, a container).
+
+    Started as root, Mosquitto drops to the ``mosquitto`` user before it saves anything. That
+    user cannot write a folder root made, nor even reach one under a root-only home folder, so
+    every save would fail ("Error saving in-memory database ... Permission denied", in its log
+    only) and no session or queued reading would survive a broker restart. It listens on
+    127.0.0.1 only and writes only labkit's state folder.
+    """
+    return "user root\n" if os.geteuid() == 0 else ""
+
+
 def mqtt_service(s: Settings) -> Service:
     folder = s.state_dir / "mqtt"
     broker = chosen_mqtt_broker(s)
@@ -90,6 +102,7 @@ def mqtt_service(s: Settings) -> Service:
         (folder / "mosquitto.conf").write_text(
             f"listener {s.mqtt_port} {s.mqtt_host}\n"
             "allow_anonymous true\n"
+            f"{_mosquitto_user()}"
             "persistence true\n"
             f"persistence_location {folder / 'data'}/\n"
             "autosave_interval 1\n"
