@@ -109,15 +109,14 @@ def steady_state(session, s) -> dict[str, tuple[float, float]]:
     return result
 
 
-def latency(session, s, room_count: int, seconds: float) -> tuple[float, float, int]:
+def latency(session, s, room_count: int, seconds: float, trigger: str | None) -> tuple[float, float, int]:
     room_ids = names.room_ids(room_count)
     topics.ensure_topics(topics.lab_topics(room_ids), s=s)
     metadata.init_metadata(s.metadata_db, n_rooms=room_count)
     downsampled = [names.downsampled_topic(r) for r in room_ids]
     before = topics.end_offsets(downsampled, s)
-    trigger = cli.build_parser().parse_args(["stream"]).trigger  # labkit stream's default
     rows = pipeline.build(session, s, room_ids, starting_offsets="latest")
-    name = f"bench_latency_{room_count}"
+    name = f"bench_latency_{room_count}_{(trigger or 'asap').replace(' ', '')}"
     query = pipeline.start(rows, s, query_name=name, table_path=s.table_path(name), trigger=trigger or None)
     running, thread = bridge.start_in_background(s, room_count=room_count)
     try:
@@ -166,6 +165,8 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=1_000_000, help="readings pre-filled for (a)")
     parser.add_argument("--latency-seconds", type=float, default=90, help="seconds of real-time publishing for (c)")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out, e.g. a,d")
+    parser.add_argument("--triggers", default=None,
+                        help='(c) triggers to compare, comma-separated, "" = as fast as possible (default: labkit stream\'s)')
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     s = settings.get()
@@ -185,10 +186,13 @@ def main() -> None:
             lines.append(f"(b) 80 rows per batch: median batch dual {dual:.2f} s (p90 {dual90:.2f}), noop "
                          f"{noop:.2f} s (p90 {noop90:.2f}): dual / noop = {dual / noop:.2f}")  # fmt: skip
         if "c" not in skip:
-            for room_count in (8, 80):
-                p50, p99, windows = latency(session, s, room_count, args.latency_seconds)
-                lines.append(f"(c) {room_count} rooms, {windows} windows: latency excess over window_end + "
-                             f"watermark p50 {p50:.2f} s, p99 {p99:.2f} s")  # fmt: skip
+            default = cli.build_parser().parse_args(["stream"]).trigger  # labkit stream's default
+            triggers = default.split(",") if args.triggers is None else args.triggers.split(",")
+            for trigger in triggers:
+                for room_count in (8, 80):
+                    p50, p99, windows = latency(session, s, room_count, args.latency_seconds, trigger or None)
+                    lines.append(f"(c) trigger {trigger or 'as fast as possible'!r}, {room_count} rooms, {windows} windows: "
+                                 f"latency excess over window_end + watermark p50 {p50:.2f} s, p99 {p99:.2f} s")  # fmt: skip
         session.stop()
     finally:
         stack.down(s)
