@@ -64,18 +64,30 @@ def cmd_init_metadata(args: argparse.Namespace) -> None:
     print(f"rooms table ready in {path} ({len(metadata.read_rooms(path))} rooms)")
 
 
-def cmd_simulate(args: argparse.Namespace) -> None:
+def simulation(args: argparse.Namespace):
+    """``labkit simulate``'s messages (a generator) and the labels of the anomalies it injects."""
     from labkit import schema, simulator
 
     if args.start:
         start = schema.parse_timestamp(args.start)
     else:
         start = simulator.default_start(args.realtime, args.count, args.duration, args.interval)
+    anomalies = [simulator.Anomaly.parse(text) for text in args.anomaly]
     messages = simulator.generate(
         rooms=names.room_ids(args.rooms), start=start, count=args.count, duration=args.duration,
         interval=args.interval, seed=args.seed, late_fraction=args.late, out_of_order_fraction=args.out_of_order,
-        duplicate_fraction=args.duplicates, malformed_fraction=args.malformed,
+        duplicate_fraction=args.duplicates, malformed_fraction=args.malformed, anomalies=anomalies,
     )  # fmt: skip
+    return messages, simulator.anomaly_labels(anomalies, start)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from labkit import simulator
+
+    messages, labels = simulation(args)
+    if args.labels:
+        simulator.write_labels(args.labels, labels)
+        print(f"{len(labels)} anomaly labels written to {args.labels}")
     simulator.publish(messages, realtime=args.realtime)
 
 
@@ -183,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-of-order", type=float, default=0.0, help="fraction sent slightly out of order")
     p.add_argument("--duplicates", type=float, default=0.0, help="fraction sent twice")
     p.add_argument("--malformed", type=float, default=0.0, help="fraction replaced by broken payloads")
+    p.add_argument("--anomaly", action="append", default=[], metavar="KIND:ROOM:START_S:DURATION_S",
+                   help=f"inject an anomaly ({', '.join(simulator.ANOMALY_KINDS)}), e.g. spike:room_4:60:10; "
+                   "repeatable")
+    p.add_argument("--labels", metavar="FILE", help="write the anomalies' labels (ground truth) to this JSON file")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bridge", help=f"move MQTT readings into Kafka (invalid ones to {names.DLQ_TOPIC})")
