@@ -133,6 +133,38 @@ def cmd_stream(args: argparse.Namespace) -> None:
                           "`labkit status` checks the brokers")  # fmt: skip
 
 
+def cmd_alerts(args: argparse.Namespace) -> None:
+    import signal
+
+    from labkit import alerts, metadata, spark, watch
+
+    s = settings_module.get()
+    if not s.metadata_db.exists():  # the job joins with the rooms and thresholds tables
+        print(f"rooms and thresholds ready in {metadata.init_metadata(s.metadata_db)}")
+    session = spark.get_session(f"labkit-alerts-{args.query_name}")
+    room_ids = names.room_ids(args.rooms)
+    rows = alerts.build(session, s, room_ids, watermark=args.watermark, starting_offsets=args.starting_offsets,
+                        max_offsets_per_trigger=args.max_offsets_per_trigger)  # fmt: skip
+    table = args.table or s.table_path(names.ALERTS_TABLE)
+    query = alerts.start(rows, s, query_name=args.query_name, table_path=table, trigger=args.trigger or None)
+    print(f"alerts into {table} and {names.ALERTS_TOPIC} (checkpoint {s.checkpoint_path(args.query_name)}); "
+          "Ctrl-C stops")  # fmt: skip
+    signal.signal(signal.SIGTERM, lambda *_: query.stop())
+    try:
+        if args.until_caught_up:
+            watch.run_until_caught_up(query, room_ids, timeout=args.timeout)
+        else:
+            watch.follow(query)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        query.stop()
+        session.stop()
+    if query.exception() is not None:
+        raise LabkitError(f"the alert query failed: {query.exception()}", "read the error above; "
+                          "`labkit status` checks the brokers")  # fmt: skip
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from labkit import demo
 
@@ -222,6 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka is processed")
     p.add_argument("--timeout", type=float, default=900, help="with --until-caught-up: give up after seconds")
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("alerts", help=f"run the alert job: raw readings -> {names.ALERTS_TOPIC} + Delta alerts")
+    p.add_argument("--trigger", default="5 seconds", help='micro-batch interval; "" = as fast as possible')
+    p.add_argument("--max-offsets-per-trigger", type=int, help="cap on records per micro-batch")
+    p.add_argument("--starting-offsets", default="latest", help="latest (the default: alerts are about now), "
+                   "earliest, or Spark's JSON of offsets")
+    p.add_argument("--watermark", default=pipeline.WATERMARK, help="how late a reading may arrive")
+    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT)
+    p.add_argument("--query-name", default=names.ALERTS_QUERY, help="names the checkpoint")
+    p.add_argument("--table", help=f"Delta table path (default: <lake>/{names.ALERTS_TABLE})")
+    p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka is processed")
+    p.add_argument("--timeout", type=float, default=900, help="with --until-caught-up: give up after seconds")
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("demo", help="the whole pipeline end to end, in a few minutes")
     p.add_argument("--minutes", type=float, default=3, help="minutes of sensor time to simulate")
