@@ -294,10 +294,10 @@ def start(alerts, s: settings_module.Settings | None = None, query_name: str = A
     checkpoint = s.checkpoint_path(query_name)
     if to_kafka:
         topics.ensure_topics([ALERTS_TOPIC], s=s)
+    write = pipeline.batch_writer(table_path, query_name, checkpoint, s.kafka_bootstrap if to_kafka else None,
+                                  to_kafka_messages)  # fmt: skip
     writer = (alerts.writeStream.queryName(query_name).outputMode("append")
-              .option("checkpointLocation", checkpoint)
-              .foreachBatch(pipeline.batch_writer(table_path, query_name, checkpoint,
-                                                  s.kafka_bootstrap if to_kafka else None, to_kafka_messages)))  # fmt: skip
+              .option("checkpointLocation", checkpoint).foreachBatch(write))  # fmt: skip
     writer = writer.trigger(processingTime=trigger) if trigger else writer
     conf = alerts.sparkSession.conf
     key = "spark.sql.streaming.stateStore.providerClass"

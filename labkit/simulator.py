@@ -156,9 +156,10 @@ class Anomaly:
         if self.kind not in ANOMALY_KINDS:
             raise LabkitError(f"unknown anomaly kind {self.kind!r}", f"use one of {', '.join(ANOMALY_KINDS)}")
         if self.start_s < 0 or self.duration_s <= 0:
-            raise LabkitError(f"anomaly {self.kind} in {self.room_id}: start_s={self.start_s}, "
-                              f"duration_s={self.duration_s}",
-                              "start_s counts seconds from the run's start (>= 0); duration_s must be positive")  # fmt: skip
+            raise LabkitError(
+                f"anomaly {self.kind} in {self.room_id}: start_s={self.start_s}, duration_s={self.duration_s}",
+                "start_s counts seconds from the run's start (>= 0); duration_s must be positive",
+            )
 
     @classmethod
     def parse(cls, text: str) -> "Anomaly":

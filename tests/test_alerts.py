@@ -38,9 +38,11 @@ LIMITS = {"max_temperature": 24.0, "max_co2_ppm": 1000, "spike_delta_c": 4.0, "s
 
 
 def readings_of(room_id, temperatures, co2=450):
+    """One reading every half second from 09:00:00; the humidity moves, so the sensor is not stuck."""
     return [{"room_id": room_id, "timestamp": f"2026-02-10T09:00:{k // 2:02d}.{5 * (k % 2)}00Z", "temperature": t,
              "humidity": 40.0 + k / 100, "co2_ppm": co2, "light_lux": 0, "occupancy_count": 1,
-             "motion_detected": False, "energy_kwh": 1.0, "air_quality_index": 30} for k, t in enumerate(temperatures)]  # fmt: skip
+             "motion_detected": False, "energy_kwh": 1.0, "air_quality_index": 30}
+            for k, t in enumerate(temperatures)]  # fmt: skip
 
 
 def test_a_hot_stretch_is_one_episode_raised_then_cleared_after_the_calm():
@@ -145,8 +147,10 @@ def test_the_topic_carries_the_same_alerts_keyed_by_room(alert_run):
 
 
 def test_score_counts_found_anomalies_and_true_alerts_by_hand():
-    labels = [{"kind": "spike", "room_id": "room_4", "start": "2026-02-10T09:01:00.000Z", "end": "2026-02-10T09:01:05.000Z"},
-              {"kind": "dropout", "room_id": "room_2", "start": "2026-02-10T09:02:00.000Z", "end": "2026-02-10T09:02:40.000Z"}]  # fmt: skip
+    labels = [
+        {"kind": "spike", "room_id": "room_4", "start": "2026-02-10T09:01:00.000Z", "end": "2026-02-10T09:01:05.000Z"},
+        {"kind": "dropout", "room_id": "room_2", "start": "2026-02-10T09:02:00.000Z", "end": "2026-02-10T09:02:40.000Z"},
+    ]
 
     def alert(room_id, kind, second, state="raised"):
         return {"room_id": room_id, "alert": kind, "state": state, "event_time": datetime(2026, 2, 10, 9, 1, 0) +
@@ -159,3 +163,10 @@ def test_score_counts_found_anomalies_and_true_alerts_by_hand():
     assert result.found["spike"] == (1, 1) and result.found["dropout"] == (0, 1)
     assert result.true_alerts["spike"] == (1, 2) and result.true_alerts["co2_high"] == (0, 1)
     assert result.recall("spike") == 1.0 and result.precision("spike") == 0.5
+
+
+def test_the_alerts_command_starts_at_the_latest_readings_by_default():
+    from labkit import cli
+
+    args = cli.build_parser().parse_args(["alerts"])
+    assert (args.query_name, args.starting_offsets, args.trigger) == ("alerts", "latest", "5 seconds")
