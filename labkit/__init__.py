@@ -24,8 +24,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     # MQTT -> Kafka
     "transport": ("bridge",),
     # Spark: the session, the streaming job, watching it, the Delta table's past, replays,
-    # the same windows computed in plain Python, and the alert job beside the windows job
-    "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference", "alerts"),
+    # the same windows computed in plain Python, the alert job and occupancy sessions beside it
+    "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions"),
     # for the notebooks: checks with hints, pictures
     "notebook aids": ("checks", "viz"),
     # the whole path in one call: a lesson's readings, a stream job as a process, the demo, the CLI

@@ -177,8 +177,9 @@ class RoomWatch:
 def watch_readings(records: Iterable[dict], limits_by_room: dict[str, dict]) -> list[dict]:
     """The detectors over raw records in plain Python, with ``limits_by_room``: alert rows.
 
-    No timers here (a silent room needs the stream's watermark): the rules, spikes and stuck
-    sensors only, e.g. to try a threshold on a day of simulated readings before streaming it.
+    No timers here: a silent room is seen only once its readings resume (in the stream, the
+    watermark also tells a room that stays silent). E.g. to try a threshold on a day of
+    simulated readings before streaming it (bench/alerts.py does, for a quiet day).
     """
     watches: dict[str, RoomWatch] = {}
     out = []
