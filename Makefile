@@ -2,21 +2,33 @@
 #   make demo   set up the Python environment, then run the end-to-end demo on the embedded stack
 #   make test   set up the Python environment, then run the test suite against real services
 PYTHON ?= python3
+# bash with pipefail: a failing pip must fail the setup, even when its output is piped through a filter
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench lab workshop clean
+.PHONY: setup demo test bench lab workshop workshop-check compose-check clean
 
 setup: $(VENV)/.installed
 
+# The first run takes about 3-4 minutes on a 2-core machine (Python packages ~2 min, jars ~1 min);
+# each step says what it installs, and pip lists every package as it goes.
 $(VENV)/.installed: pyproject.toml
+	@echo "== First setup: about 3-4 minutes, once (later runs skip it). 3 steps."
+	@echo "== step 1/3: Python virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "== step 2/3: Python packages: pyspark, delta-spark, jupyterlab, confluent-kafka... (~1 GB, ~2 min)"
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --progress-bar off -e ".[test]" \
+		| awk '/^Collecting/ { n++; print "   [" n " of about 190] " $$2; fflush() }'
+	@echo "== step 3/3: Maven jars for Spark and the Kafka broker (~90 MB from Maven Central, ~1 min)"
 	$(BIN)/labkit jars spark kafka
 	touch $@
 
+# `labkit doctor` first: it stops with what to do when Java, a port or the state folder is not ready.
 demo: setup
+	$(BIN)/labkit doctor --for embedded
 	$(BIN)/labkit demo
 
 test: setup
@@ -29,6 +41,18 @@ bench: setup
 
 workshop: setup
 	$(BIN)/python tools/run_workshop.py --out out/workshop
+
+# The Docker workshop, checked without Docker (CI runs this): Compose's own loader on every profile,
+# the lab's lint of the compose file and image, and amd64 + arm64 for every image and wheel.
+compose-check: setup
+	cd tools/compose-check && go run . -file ../../docker-compose.yml -env-file ../../.env.example
+	$(BIN)/python tools/compose_lint.py
+	$(BIN)/python tools/multiarch_check.py
+
+# On a machine with Docker, before a workshop: build, up --wait, lesson 00 and a solution in the
+# JupyterLab container, each container's memory, down -v (docs/workshop-docker.md). Not in CI.
+workshop-check:
+	$(PYTHON) tools/workshop_check.py
 
 lab: setup
 	$(BIN)/labkit up

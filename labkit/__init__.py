@@ -28,8 +28,12 @@ PARTS: dict[str, tuple[str, ...]] = {
     "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions"),
     # for the notebooks: checks with hints, pictures
     "notebook aids": ("checks", "viz"),
-    # the whole path in one call: a lesson's readings, a stream job as a process, the demo, the CLI
-    "entry points": ("feed", "jobs", "demo", "cli", "__main__"),
+    # downstream of the job: its progress read from the checkpoint, the output topics consumed,
+    # the live dashboard, and the loader into PostgreSQL for Grafana
+    "downstream": ("progress_log", "downstream", "dashboard", "warehouse"),
+    # the whole path in one call: a lesson's readings, a stream job as a process, the demo, the
+    # machine's check (doctor), the CLI
+    "entry points": ("feed", "jobs", "demo", "doctor", "cli", "__main__"),
 }
 
 #: Every module, in the order above.

@@ -62,13 +62,12 @@ class Bridge:
 
     def _connect_kafka(self) -> Producer:
         topics.ensure_topics(topics.lab_topics(sorted(self.known_rooms)), s=self.settings)
-        return Producer({
-            "bootstrap.servers": self.settings.kafka_bootstrap,
+        return Producer(topics.client_config(self.settings, **{
             "enable.idempotence": True,  # implies acks=all and ordered retries
             "acks": "all",
             "linger.ms": 5,  # a few ms of batching: many times the throughput, little latency
             "client.id": self.client_id,
-        })  # fmt: skip
+        }))  # fmt: skip
 
     def _connect_mqtt(self):
         return mqtt.connect(

@@ -48,6 +48,10 @@ DLQ_TOPIC = "telemetry.dlq"
 ALERTS_TOPIC = "telemetry.alerts"
 #: How long Kafka keeps every lab topic: 3 days, long enough to replay a weekend.
 RETENTION_MS = 3 * 24 * 60 * 60 * 1000
+#: Retention deletes whole segments, and only closed ones: with Kafka's default segment.ms of
+#: 7 days a quiet topic's records would live up to 10 days. An hourly roll makes "3 days" hold
+#: (to within an hour and the broker's 5-minute retention check), in Kafka and in Redpanda.
+SEGMENT_MS = 60 * 60 * 1000
 
 
 def raw_topic(room_id: str) -> str:
@@ -73,7 +77,7 @@ OCCUPANCY_TABLE = "occupancy_sessions"
 ROLLUP_1M_TABLE = "telemetry_1m_agg"
 ROLLUP_5M_TABLE = "telemetry_5m_agg"
 
-#: The streaming job's query name: it names the checkpoint and is Delta's ``txnAppId``.
+#: The streaming job's query name: it names the checkpoint and starts Delta's ``txnAppId`` (labkit.pipeline.delta_app_id).
 AGGREGATE_QUERY = "telemetry_5s_agg"
 #: A replay's default name, for its table and its checkpoint (labkit.replay).
 REPLAY_QUERY = "telemetry_5s_agg_replay"

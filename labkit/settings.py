@@ -20,8 +20,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Mapping
+
+from labkit.errors import LabkitError
 
 PROFILES = ("embedded", "compose")
 
@@ -47,7 +50,7 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     "LABKIT_JARS_DIR": ("~/.cache/labkit/jars", "~/.cache/labkit/jars", "Maven artifact cache"),
     "LABKIT_MAVEN_REPO": ("", "", "Maven repository or mirror URL (empty: Maven Central)"),
     "LABKIT_MQTT_HOST": ("127.0.0.1", "mosquitto", "MQTT broker host"),
-    "LABKIT_MQTT_PORT": ("1883", "1883", "MQTT broker port"),
+    "LABKIT_MQTT_PORT": ("11883", "1883", "MQTT broker port (embedded: not 1883, the system Mosquitto's)"),
     "LABKIT_MQTT_BROKER": ("auto", "auto", "auto | mosquitto | amqtt (embedded broker to start)"),
     "LABKIT_MAX_EVENT_AHEAD_S": ("10", "10", "bridge: readings stamped further ahead of its clock go to the DLQ"),
     "LABKIT_KAFKA_HOST": ("127.0.0.1", "redpanda", "Kafka API broker host"),
@@ -57,7 +60,7 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     "LABKIT_KAFKA_HEAP": ("512m", "512m", "Kafka broker JVM heap (embedded only)"),
     "LABKIT_SPARK_MASTER": ("local[2]", "spark://spark-master:7077", "local[N] or spark://host:port"),
     "LABKIT_SPARK_MASTER_PORT": ("7077", "7077", "port of `labkit up --spark-cluster`'s master"),
-    "LABKIT_SPARK_MASTER_UI_PORT": ("8080", "8080", "web UI of that master"),
+    "LABKIT_SPARK_MASTER_UI_PORT": ("8080", "8081", "web UI of that master"),
     "LABKIT_SPARK_WORKER_UI_PORT": ("8083", "8083", "web UI of its worker"),
     "LABKIT_SPARK_DRIVER_MEMORY": ("1g", "1g", "spark.driver.memory"),
     "LABKIT_SHUFFLE_PARTITIONS": ("4", "4", "spark.sql.shuffle.partitions (Spark's 200 is too many)"),
@@ -122,69 +125,117 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
 
     Pure function of its input, so tests can build any configuration without touching the
     process environment. Most code should call :func:`get` instead.
+
+    Every value is checked here, where it enters: a typo in a variable stops the first command
+    with an ``error:`` naming the variable and a ``next:`` step, instead of a stack trace from
+    Spark or a broker minutes later.
     """
     env = os.environ if environ is None else environ
     profile = env.get("LABKIT_PROFILE", "embedded").strip().lower() or "embedded"
     if profile not in PROFILES:
-        raise ValueError(
-            f"LABKIT_PROFILE={profile!r} is not a profile: use one of {', '.join(PROFILES)}"
-        )
+        raise _refused("LABKIT_PROFILE", profile, f"use one of {', '.join(PROFILES)}")
     column = 0 if profile == "embedded" else 1
 
     def value(name: str) -> str:
         return env.get(name, ENVIRONMENT[name][column])
 
-    def integer(name: str) -> int:
+    def checked(name: str, pattern: str, advice: str) -> str:
         text = value(name)
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{name}={text!r} must be a whole number") from None
+        if not re.fullmatch(pattern, text):
+            raise _refused(name, text, advice)
+        return text
 
-    def number(name: str) -> float:
+    def port(name: str) -> int:
+        text = checked(name, r"\d{1,5}", "give a port number between 1 and 65535")
+        if not 1 <= int(text) <= 65535:
+            raise _refused(name, text, "give a port number between 1 and 65535")
+        return int(text)
+
+    def seconds(name: str) -> float:
+        return float(checked(name, r"\d+(\.\d+)?", "give a number of seconds, e.g. 10"))
+
+    def host(name: str) -> str:
+        return checked(name, _HOST, "give a host name or IP address only, e.g. 127.0.0.1 (the port has its own "
+                                    "variable)")  # fmt: skip
+
+    home_text = env.get("LABKIT_HOME") or str(_project_root())
+    home = Path(home_text).expanduser().resolve()
+    if home.exists() and not home.is_dir():
+        raise _refused("LABKIT_HOME", home_text, "give a folder, or unset it to use the checkout")
+
+    def path(name: str, folder: bool = True) -> Path:
         text = value(name)
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{name}={text!r} must be a number") from None
-
-    home = Path(env.get("LABKIT_HOME") or _project_root()).expanduser().resolve()
-
-    def path(name: str) -> Path:
-        p = Path(value(name)).expanduser()
-        return p if p.is_absolute() else home / p
+        if not text.strip():
+            raise _refused(name, text, f"unset it for the default ({ENVIRONMENT[name][column]}) or give a path")
+        p = Path(text).expanduser()
+        p = p if p.is_absolute() else home / p
+        if p.exists() and p.is_dir() != folder:
+            kind = "a folder" if folder else "a file, not a folder"
+            raise _refused(name, text, f"give {kind} (it may not exist yet)")
+        return p
 
     lake_root = value("LABKIT_LAKE_ROOT")
-    if "://" not in lake_root:
+    if "://" in lake_root:
+        check_location("LABKIT_LAKE_ROOT", lake_root)
+    else:
         lake_root = str(path("LABKIT_LAKE_ROOT"))
+    spark_master = checked("LABKIT_SPARK_MASTER", r"local(\[(\d+|\*)\])?|spark://[^\s/:]+:\d{1,5}",
+                           "use local[N] (N cores, e.g. local[2]), local[*] or spark://host:port")  # fmt: skip
+    if spark_master == "local[0]":
+        raise _refused("LABKIT_SPARK_MASTER", spark_master, "use at least one core, e.g. local[2]")
+    shuffle_partitions = checked("LABKIT_SHUFFLE_PARTITIONS", r"0*[1-9]\d*", "give a whole number of 1 or more")
+    memory = r"\d+[kKmMgGtT]?"
+    memory_advice = "give a JVM memory size such as 512m or 2g (no space, no B)"
 
     return Settings(
         profile=profile,
         home=home,
         state_dir=path("LABKIT_STATE_DIR"),
         jars_dir=path("LABKIT_JARS_DIR"),
-        maven_repo=value("LABKIT_MAVEN_REPO").strip(),
-        mqtt_host=value("LABKIT_MQTT_HOST"),
-        mqtt_port=integer("LABKIT_MQTT_PORT"),
-        mqtt_broker=value("LABKIT_MQTT_BROKER"),
-        max_event_ahead_s=number("LABKIT_MAX_EVENT_AHEAD_S"),
-        kafka_host=value("LABKIT_KAFKA_HOST"),
-        kafka_port=integer("LABKIT_KAFKA_PORT"),
-        kafka_controller_port=integer("LABKIT_KAFKA_CONTROLLER_PORT"),
-        kafka_version=value("LABKIT_KAFKA_VERSION"),
-        kafka_heap=value("LABKIT_KAFKA_HEAP"),
-        spark_master=value("LABKIT_SPARK_MASTER"),
-        spark_master_port=integer("LABKIT_SPARK_MASTER_PORT"),
-        spark_master_ui_port=integer("LABKIT_SPARK_MASTER_UI_PORT"),
-        spark_worker_ui_port=integer("LABKIT_SPARK_WORKER_UI_PORT"),
-        spark_driver_memory=value("LABKIT_SPARK_DRIVER_MEMORY"),
-        shuffle_partitions=integer("LABKIT_SHUFFLE_PARTITIONS"),
+        maven_repo=checked("LABKIT_MAVEN_REPO", r"\s*(https?://\S+|file:\S+)?\s*",
+                           "give the repository's URL, e.g. https://repo1.maven.org/maven2/, or leave it empty").strip(),
+        mqtt_host=host("LABKIT_MQTT_HOST"),
+        mqtt_port=port("LABKIT_MQTT_PORT"),
+        mqtt_broker=checked("LABKIT_MQTT_BROKER", "auto|mosquitto|amqtt", "use auto, mosquitto or amqtt"),
+        max_event_ahead_s=seconds("LABKIT_MAX_EVENT_AHEAD_S"),
+        kafka_host=host("LABKIT_KAFKA_HOST"),
+        kafka_port=port("LABKIT_KAFKA_PORT"),
+        kafka_controller_port=port("LABKIT_KAFKA_CONTROLLER_PORT"),
+        kafka_version=checked("LABKIT_KAFKA_VERSION", r"\d+(\.\d+){0,2}", "give a release number such as 4.1.1"),
+        kafka_heap=checked("LABKIT_KAFKA_HEAP", memory, memory_advice),
+        spark_master=spark_master,
+        spark_master_port=port("LABKIT_SPARK_MASTER_PORT"),
+        spark_master_ui_port=port("LABKIT_SPARK_MASTER_UI_PORT"),
+        spark_worker_ui_port=port("LABKIT_SPARK_WORKER_UI_PORT"),
+        spark_driver_memory=checked("LABKIT_SPARK_DRIVER_MEMORY", memory, memory_advice),
+        shuffle_partitions=int(shuffle_partitions),
         lake_root=lake_root,
-        metadata_db=path("LABKIT_METADATA_DB"),
-        s3_endpoint=value("LABKIT_S3_ENDPOINT"),
-        s3_access_key=value("AWS_ACCESS_KEY_ID"),
-        s3_secret_key=value("AWS_SECRET_ACCESS_KEY"),
+        metadata_db=path("LABKIT_METADATA_DB", folder=False),
+        s3_endpoint=checked("LABKIT_S3_ENDPOINT", r"(https?://[^\s/]+/?)?", "give a URL such as http://minio:9000, "
+                            "or leave it empty"),  # fmt: skip
+        s3_access_key=checked("AWS_ACCESS_KEY_ID", r"\S*", "remove the spaces (a pasted key often carries one)"),
+        s3_secret_key=checked("AWS_SECRET_ACCESS_KEY", r"\S*", "remove the spaces (a pasted key often carries one)"),
     )
+
+
+# a host name or an IPv4 address: letters, digits, dots, dashes, underscores (compose service names)
+_HOST = r"[A-Za-z0-9_.-]+"
+
+
+def _refused(name: str, text: str, advice: str) -> LabkitError:
+    """The error for a variable whose value labkit cannot use: which one, and what to give instead."""
+    return LabkitError(f"{name}={text!r} is not usable", f"{advice}, or unset {name} to use its default")
+
+
+def check_location(name: str, text: str) -> str:
+    """A lake or table location: a folder, or an ``s3a://bucket/...`` URL (Hadoop's S3 connector).
+
+    ``s3://`` and ``s3n://`` look right but Spark has no file system for them here, and it would
+    only say so deep inside the first write.
+    """
+    if "://" in text and not re.fullmatch(r"s3a://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?", text):
+        raise _refused(name, text, "give a folder, or an S3 bucket as s3a://bucket (s3a, Hadoop's S3 connector)")
+    return text
 
 
 @functools.cache
@@ -207,7 +258,7 @@ def use_profile(profile: str | None = None) -> Settings:
     if profile is not None:
         chosen = str(profile).strip().lower()
         if chosen not in PROFILES:
-            raise ValueError(f"profile={profile!r} is not a profile: use one of {', '.join(PROFILES)} (or None)")
+            raise LabkitError(f"profile={profile!r} is not a profile", f"use one of {', '.join(PROFILES)} (or None)")
         if os.environ.get("LABKIT_PROFILE") != chosen:
             os.environ["LABKIT_PROFILE"] = chosen
             get.cache_clear()

@@ -437,6 +437,22 @@ class PublishSummary:
                 f"({self.rate:,.0f} msg/s): {kinds or 'none'}{status}")
 
 
+def _queued(info):
+    """A QoS-1 publish that found the broker away is queued, not failed: keep waiting for it.
+
+    paho keeps such a message and sends it once it has reconnected (``loop_start`` reconnects by
+    itself), as a real sensor buffers its readings while its broker restarts. Only the return
+    code says "not connected", and paho would raise on it when asked whether the message was
+    acknowledged. Cleared here, the wait below is the same as for any other message: for the
+    acknowledgement, which comes after the reconnect.
+    """
+    import paho.mqtt.client as paho
+
+    if info.rc == paho.MQTT_ERR_NO_CONN:
+        info.rc = paho.MQTT_ERR_SUCCESS
+    return info
+
+
 def _wait_for_ack(info, timeout: float) -> None:
     """Block until the broker acknowledged one QoS-1 message, or fail with a next step."""
     try:
@@ -488,7 +504,7 @@ def publish(
                     wait = began + message.due - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
-                pending.append(client.publish(message.topic, message.payload, qos=1))
+                pending.append(_queued(client.publish(message.topic, message.payload, qos=1)))
                 counts[message.kind] += 1
                 while pending and pending[0].is_published():
                     pending.popleft()

@@ -11,6 +11,10 @@ production, and it is idempotent: a second call changes nothing that is already 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
+import socket
+import sys
 import uuid
 from typing import Iterable
 
@@ -19,8 +23,11 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
-from labkit.names import DLQ_TOPIC, RETENTION_MS, downsampled_topic, raw_topic
+from labkit.names import DLQ_TOPIC, RETENTION_MS, SEGMENT_MS, downsampled_topic, raw_topic
 from labkit.names import room_ids as all_room_ids
+
+#: The configuration every lab topic gets (and keeps: ensure_topics corrects it).
+TOPIC_CONFIG = {"retention.ms": str(RETENTION_MS), "segment.ms": str(SEGMENT_MS)}
 
 
 def raw_topics(room_ids: Iterable[str] | None = None) -> list[str]:
@@ -34,9 +41,95 @@ def lab_topics(room_ids: Iterable[str]) -> list[str]:
     return [raw_topic(r) for r in rooms] + [downsampled_topic(r) for r in rooms] + [DLQ_TOPIC]
 
 
+class _KafkaLogFilter(logging.Filter):
+    """librdkafka's log, minus what a learner cannot act on.
+
+    * ``Coordinator load in progress: retrying``: a fresh broker is still loading its
+      coordinator; the producer retries by itself and succeeds a moment later.
+    * The same failure over and over (``Connect to ... failed: Connection refused`` every
+      second while a broker is away): shown once, so a real problem still shows.
+    """
+
+    TRANSIENT = ("Coordinator load in progress",)
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if any(noise in text for noise in self.TRANSIENT):
+            return False
+        # "... failed: Connection refused (after 0ms in state CONNECT)": the same line but for its timing
+        key = re.sub(r"\(after \d+ms.*?\)|rdkafka#\w+-\d+", "", text)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def _kafka_log() -> logging.Logger:
+    """The Python logger that every labkit Kafka client hands librdkafka's log to (``logger``)."""
+    log = logging.getLogger("labkit.kafka")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("kafka: %(message)s"))
+        handler.addFilter(_KafkaLogFilter())
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
+        log.propagate = False
+    return log
+
+
+def client_config(s: settings_module.Settings, **options) -> dict:
+    """The configuration of every Kafka client labkit makes: the broker, and where its log goes.
+
+    Without a ``logger``, librdkafka prints straight to the terminal, including its retries;
+    with one, its log passes :class:`_KafkaLogFilter` first. (The log is delivered when the
+    client is polled, which every labkit client does.)
+    """
+    return {"bootstrap.servers": s.kafka_bootstrap, "logger": _kafka_log(), **options}
+
+
 def admin(s: settings_module.Settings | None = None) -> AdminClient:
     s = s or settings_module.get()
-    return AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    return AdminClient(client_config(s))
+
+
+#: What to do when Kafka does not answer, in either profile.
+NEXT_STEP = (
+    "start it with `labkit up` (embedded) or `docker compose up -d redpanda` (compose), "
+    "or point LABKIT_KAFKA_HOST / LABKIT_KAFKA_PORT at it"
+)
+
+
+def answers(bootstrap: str, timeout: float = 3.0) -> bool:
+    """Whether a Kafka broker at ``bootstrap`` answers a metadata request (the health probe).
+
+    A plain TCP connect first, with a short timeout: when nothing listens, that says so at once,
+    where the metadata request would wait its whole ``timeout``.
+    """
+    host, port = bootstrap.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+    except OSError:
+        return False
+    try:
+        return len(AdminClient({"bootstrap.servers": bootstrap, "logger": _kafka_log()})
+                   .list_topics(timeout=timeout).brokers) > 0  # fmt: skip
+    except KafkaException:
+        return False
+
+
+def require_broker(s: settings_module.Settings | None = None) -> None:
+    """Fail at once, naming Kafka, when it does not answer.
+
+    A Kafka client that cannot reach its broker retries in silence: creating a topic fails after
+    30 s with "Failed while waiting for controller", Spark a minute later with a page of Java.
+    """
+    s = s or settings_module.get()
+    if not answers(s.kafka_bootstrap):
+        raise LabkitError(f"Kafka at {s.kafka_bootstrap} is not reachable", NEXT_STEP)
 
 
 def _wait(futures: dict, ignore: tuple = ()) -> None:
@@ -52,23 +145,19 @@ def _wait(futures: dict, ignore: tuple = ()) -> None:
 
 
 def ensure_topics(topics: Iterable[str], partitions: int = 1, s: settings_module.Settings | None = None) -> None:
-    """Create the topics that are missing, and set 3-day retention on all of them.
+    """Create the topics that are missing, and set 3-day retention (``TOPIC_CONFIG``) on all of them.
 
     One partition per room topic keeps each room's readings in order, which is all the lab
     needs; the load benchmark spreads its many rooms over many topics instead.
     """
+    require_broker(s)
     client = admin(s)
     names = list(topics)
-    retention = {"retention.ms": str(RETENTION_MS)}
-    new = [NewTopic(t, num_partitions=partitions, replication_factor=1, config=retention) for t in names]
+    new = [NewTopic(t, num_partitions=partitions, replication_factor=1, config=TOPIC_CONFIG) for t in names]
     _wait(client.create_topics(new, request_timeout=30), ignore=(KafkaError.TOPIC_ALREADY_EXISTS,))
     # Topics that existed before may carry another retention: set it (a no-op when it is right).
-    resources = [
-        ConfigResource(ConfigResource.Type.TOPIC, t,
-                       incremental_configs=[ConfigEntry("retention.ms", str(RETENTION_MS),
-                                                        incremental_operation=AlterConfigOpType.SET)])
-        for t in names
-    ]  # fmt: skip
+    entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in TOPIC_CONFIG.items()]
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t, incremental_configs=entries) for t in names]
     _wait(client.incremental_alter_configs(resources))
     _wait_for_leaders(client, names)
 
@@ -150,8 +239,8 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 
 
 def peek_consumer(s: settings_module.Settings) -> Consumer:
     """A consumer in a throw-away group that never commits: peeking moves nobody's offsets."""
-    return Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
-                     "enable.auto.commit": False, "enable.partition.eof": True})  # fmt: skip
+    return Consumer(client_config(s, **{"group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
+                                        "enable.auto.commit": False, "enable.partition.eof": True}))  # fmt: skip
 
 
 def last_messages(topic: str, n: int = 5, s: settings_module.Settings | None = None, timeout: float = 10) -> list[Message]:

@@ -140,7 +140,7 @@ def test_each_bad_input_lands_in_the_dlq_with_its_reason_while_valid_traffic_flo
     before = end_offsets(topic_names)
     cases = bad_readings()
     assert set(cases) == set(schema.REASONS) - {"retained"}, "every reason code has a case here (retained: below)"
-    good_messages = list(simulator.generate(rooms=["room_1", "room_2"], start=simulator.default_start(False, count=20), count=20))
+    good_messages = list(simulator.generate(rooms=["room_1", "room_2"], start=simulator.default_start(False, count=30), count=30))
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.connect(stack.mqtt_host, stack.mqtt_port)
@@ -168,7 +168,7 @@ def test_each_bad_input_lands_in_the_dlq_with_its_reason_while_valid_traffic_flo
         assert letter.value == payload, f"{reason}: the original bytes are kept"
         assert letter.headers["mqtt_topic"] == topic
         assert letter.headers["error"], "a human explanation travels with the code"
-    wait_for(lambda: len(new_messages(names.raw_topic("room_2"), before)) >= 20, "valid readings", 30)
+    wait_for(lambda: len(new_messages(names.raw_topic("room_2"), before)) >= 30, "valid readings", 30)
     for room in ("room_1", "room_2"):
         assert [m.value for m in new_messages(names.raw_topic(room), before)] == \
                [m.payload for m in good_messages if m.record["room_id"] == room]

@@ -26,6 +26,7 @@ ALLOWED = {
     "transport": {"foundation", "clients"},
     "processing": {"foundation", "clients", "stack"},
     "notebook aids": {"foundation"},
+    "downstream": {"foundation", "clients", "source"},
     "entry points": set(labkit.PARTS),
 }
 

@@ -130,3 +130,51 @@ def test_a_persistent_session_gets_what_was_queued_while_it_was_away(stack):
         again.disconnect()
         again.loop_stop()
     assert received == [f"queued {i}".encode() for i in range(20)]
+
+
+@pytest.mark.skipif(services.mosquitto_binary() is None, reason="mosquitto is not installed")
+def test_mosquitto_keeps_sessions_and_queues_across_its_own_restart(tmp_path):
+    """A broker restart (here a clean one, which saves) keeps a persistent session's subscription and queue.
+
+    Fails where Mosquitto cannot write its data folder: started as root it drops to the
+    `mosquitto` user, and a folder only root may write makes every save fail, quietly.
+    """
+    from conftest import free_port
+
+    s = settings.load({**os.environ, "LABKIT_MQTT_BROKER": "mosquitto", "LABKIT_MQTT_PORT": str(free_port()),
+                       "LABKIT_STATE_DIR": str(tmp_path / "state")})  # fmt: skip
+    client_id, topic = f"labkit-test-{uuid.uuid4().hex[:6]}", f"labkit-test/{uuid.uuid4().hex[:6]}"
+    stack.up(s, only=["mqtt"])
+    try:
+        subscribed = threading.Event()
+        away = lab_mqtt.connect(client_id, s.mqtt_host, s.mqtt_port, clean_session=False,
+                                on_connect=lambda c: c.subscribe(topic, qos=1),
+                                on_subscribe=lambda *args: subscribed.set())  # fmt: skip
+        assert subscribed.wait(10)
+        away.disconnect()
+        away.loop_stop()
+        publisher = lab_mqtt.connect(f"labkit-test-pub-{uuid.uuid4().hex[:6]}", s.mqtt_host, s.mqtt_port)
+        for i in range(5):
+            publisher.publish(topic, f"queued {i}".encode(), qos=1).wait_for_publish(10)
+        publisher.disconnect()
+        publisher.loop_stop()
+
+        stack.down(s, only=["mqtt"])
+        stack.up(s, only=["mqtt"])
+
+        received, all_in = [], threading.Event()
+
+        def on_message(client, userdata, message):
+            received.append(message.payload)
+            if len(received) == 5:
+                all_in.set()
+
+        back = lab_mqtt.connect(client_id, s.mqtt_host, s.mqtt_port, clean_session=False, on_message=on_message)
+        all_in.wait(10)
+        back.disconnect()
+        back.loop_stop()
+    finally:
+        stack.down(s, only=["mqtt"])
+    log = (s.state_dir / "logs" / "mqtt.log").read_text()
+    assert "Error saving" not in log, log[-2000:]
+    assert received == [f"queued {i}".encode() for i in range(5)]

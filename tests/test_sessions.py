@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from labkit import feed, names, sessions, simulator, watch
+from labkit import feed, sessions, simulator, watch
 
 START = datetime(2026, 2, 10, 9, 0, tzinfo=timezone.utc)  # the break room comes and goes
 GAP_S = 10

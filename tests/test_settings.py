@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from labkit import settings
+from labkit.errors import LabkitError
 
 
 def test_embedded_is_the_default_and_points_at_this_machine():
     s = settings.load({})
     assert s.profile == "embedded"
-    assert s.mqtt_host == "127.0.0.1" and s.mqtt_port == 1883
+    # Not 1883: Debian's mosquitto package (a README prerequisite) runs a system broker there.
+    assert s.mqtt_host == "127.0.0.1" and s.mqtt_port == 11883
     assert s.kafka_bootstrap == "127.0.0.1:9092"
     assert s.spark_master.startswith("local[")
     assert Path(s.lake_root).is_absolute(), "a local lake root is made absolute"
@@ -45,10 +47,13 @@ def test_every_variable_overrides_its_setting(tmp_path):
 def test_every_documented_variable_is_read():
     """The ENVIRONMENT table is the documentation: each entry must change a setting."""
     base = settings.load({"LABKIT_HOME": "/tmp"})
+    # values that are valid for these variables (4242 is a port, a count, a version, a folder...)
+    valid = {"LABKIT_MAVEN_REPO": "https://repo.example.com/maven2/", "LABKIT_MQTT_BROKER": "amqtt",
+             "LABKIT_SPARK_MASTER": "local[4]", "LABKIT_S3_ENDPOINT": "http://127.0.0.1:4242"}
     for name, (default, _, _) in settings.ENVIRONMENT.items():
         if name in ("LABKIT_PROFILE", "LABKIT_HOME"):
             continue
-        changed = settings.load({"LABKIT_HOME": "/tmp", name: "4242"})
+        changed = settings.load({"LABKIT_HOME": "/tmp", name: valid.get(name, "4242")})
         assert changed != base, f"{name} is documented but changes nothing"
 
 
@@ -58,10 +63,12 @@ def test_settings_are_frozen():
 
 
 def test_unknown_profile_and_bad_numbers_are_explained():
-    with pytest.raises(ValueError, match="embedded, compose"):
+    with pytest.raises(LabkitError, match="embedded, compose"):
         settings.load({"LABKIT_PROFILE": "cloud"})
-    with pytest.raises(ValueError, match="LABKIT_KAFKA_PORT"):
+    with pytest.raises(LabkitError, match="LABKIT_KAFKA_PORT"):
         settings.load({"LABKIT_KAFKA_PORT": "ninety"})
+    with pytest.raises(LabkitError, match="LABKIT_SPARK_MASTER"):
+        settings.load({"LABKIT_SPARK_MASTER": "local[two]"})
 
 
 def test_describe_hides_secrets():
@@ -81,7 +88,7 @@ def test_use_profile_none_keeps_the_environment_and_a_name_switches(monkeypatch)
         assert settings.get() is chosen, "later calls of get() see the chosen profile"
         assert os.environ["LABKIT_PROFILE"] == "compose", "a process the notebook starts makes the same choice"
         assert settings.use_profile(None).profile == "compose", "None keeps the choice made"
-        with pytest.raises(ValueError, match=r"embedded, compose \(or None\)"):
+        with pytest.raises(LabkitError, match=r"embedded, compose \(or None\)"):
             settings.use_profile("docker")
         assert settings.get().profile == "compose", "a refused name changes nothing"
     finally:

@@ -82,6 +82,10 @@ def test_the_same_through_a_standalone_cluster(stack, tmp_path):
         assert outcome["master"] == master
         assert outcome["executors"] >= 2, "the driver and at least one executor on the worker"
         assert outcome["values"] == [r["n"] for r in records]
+        # The worker has the jars at the same path: the application loads them from there
+        # instead of copying them into its work folder (~700 MB per application with s3a).
+        copied = sorted(p.name for p in (stack.state_dir / "spark" / "work").rglob("*.jar"))
+        assert copied == [], f"the executors copied the jars into the worker's work folder: {copied[:5]}"
     finally:
         stack_module.down(stack, only=["spark-worker", "spark-master"])
 

@@ -13,6 +13,7 @@ import time
 
 import psutil
 import pytest
+from conftest import _port
 
 from labkit import settings, stack
 from labkit.errors import LabkitError
@@ -20,12 +21,14 @@ from labkit.stack import services
 
 pytestmark = pytest.mark.services
 
+# ports of this file's own stacks: apart from the session's, and moved by LABKIT_TEST_INSTANCE like them
+OWN_PORTS = {"LABKIT_MQTT_PORT": _port(32883), "LABKIT_KAFKA_PORT": _port(32092),
+             "LABKIT_KAFKA_CONTROLLER_PORT": _port(32093)}  # fmt: skip
+
 
 @pytest.fixture
 def own_settings(tmp_path):
-    env = {**os.environ, "LABKIT_STATE_DIR": str(tmp_path / "state"),
-           "LABKIT_MQTT_PORT": "32883", "LABKIT_KAFKA_PORT": "32092",
-           "LABKIT_KAFKA_CONTROLLER_PORT": "32093"}
+    env = {**os.environ, "LABKIT_STATE_DIR": str(tmp_path / "state"), **OWN_PORTS}
     s = settings.load(env)
     yield s
     stack.down(s)
@@ -104,9 +107,8 @@ def test_port_in_use_is_reported_with_the_variable_to_change(own_settings):
 
 def test_unhealthy_service_reports_the_tail_of_its_log(own_settings):
     """A broker that dies at start (here: a heap far too small) is reported with its log."""
-    s = settings.load({**os.environ, "LABKIT_STATE_DIR": str(own_settings.state_dir),
-                       "LABKIT_MQTT_PORT": "32883", "LABKIT_KAFKA_PORT": "32092",
-                       "LABKIT_KAFKA_CONTROLLER_PORT": "32093", "LABKIT_KAFKA_HEAP": "1k"})
+    s = settings.load({**os.environ, "LABKIT_STATE_DIR": str(own_settings.state_dir), **OWN_PORTS,
+                       "LABKIT_KAFKA_HEAP": "1k"})
     with pytest.raises(LabkitError) as error:
         stack.up(s)
     assert "kafka exited" in error.value.what
@@ -151,3 +153,24 @@ def test_cluster_ids_never_look_like_options():
     ids = [services.new_cluster_id() for _ in range(2000)]
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
+
+
+def test_compose_status_checks_every_service_labkit_talks_to(stack, s3_server):  # stack: the session's brokers
+    """In compose, `labkit status` probes MQTT, Kafka, the Spark master and worker and the lake.
+
+    Here the compose profile points at the session's brokers and the S3 test double, and at a
+    Spark master that is not there: that one must show as not healthy, not be left out.
+    """
+    from conftest import free_port
+
+    s = settings.load({
+        "LABKIT_PROFILE": "compose",
+        "LABKIT_MQTT_HOST": "127.0.0.1", "LABKIT_MQTT_PORT": str(stack.mqtt_port),
+        "LABKIT_KAFKA_HOST": "127.0.0.1", "LABKIT_KAFKA_PORT": str(stack.kafka_port),
+        "LABKIT_SPARK_MASTER": f"spark://127.0.0.1:{free_port()}", "LABKIT_SPARK_MASTER_UI_PORT": str(free_port()),
+        "LABKIT_S3_ENDPOINT": s3_server.endpoint,
+    })  # fmt: skip
+    from labkit import stack as stack_module
+
+    health = {st.name: st.healthy for st in stack_module.status(s)}
+    assert health == {"mqtt": True, "kafka": True, "spark-master": False, "spark-worker": False, "s3": True}

@@ -22,7 +22,10 @@ def test_lab_topics_are_created_once_with_three_day_retention(stack):
     topics.ensure_topics(lab_topics)  # idempotent: no error the second time
     assert set(lab_topics) <= topics.existing_topics()
     for name in lab_topics:
-        assert int(topics.topic_config(name)["retention.ms"]) == 3 * 24 * 3600 * 1000
+        config = topics.topic_config(name)
+        assert int(config["retention.ms"]) == 3 * 24 * 3600 * 1000
+        # segments roll hourly, so retention (which deletes closed segments) holds to the hour
+        assert int(config["segment.ms"]) == 3600 * 1000
 
 
 def test_retention_of_an_existing_topic_is_corrected(stack):
@@ -33,6 +36,7 @@ def test_retention_of_an_existing_topic_is_corrected(stack):
     client.create_topics([NewTopic(name, 1, 1, config={"retention.ms": "1000"})])[name].result()
     topics.ensure_topics([name])
     assert topics.topic_config(name)["retention.ms"] == str(3 * 24 * 3600 * 1000)
+    assert topics.topic_config(name)["segment.ms"] == str(3600 * 1000)
 
 
 def test_produce_then_read_back_in_order(stack):

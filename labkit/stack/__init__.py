@@ -20,7 +20,7 @@ import psutil
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 from labkit.stack.java import require_java
-from labkit.stack.probes import kafka_healthy, mqtt_healthy, port_open, spark_master_state
+from labkit.stack.probes import kafka_healthy, mqtt_healthy, port_open, s3_healthy, spark_master_state
 from labkit.stack.processes import pid_file, running_process, start_service, stop_service
 from labkit.stack.services import embedded_services
 
@@ -95,10 +95,7 @@ def status(s: Settings | None = None) -> list[ServiceStatus]:
     """Each service: endpoint, pid (embedded), whether it runs and whether it answers."""
     s = s or settings_module.get()
     if not s.embedded:
-        return [
-            ServiceStatus("mqtt", f"{s.mqtt_host}:{s.mqtt_port}", None, True, mqtt_healthy(s.mqtt_host, s.mqtt_port)),
-            ServiceStatus("kafka", s.kafka_bootstrap, None, True, kafka_healthy(s.kafka_bootstrap)),
-        ]
+        return compose_status(s)
     spark_cluster = pid_file(s, "spark-master").exists()
     result = []
     for service in embedded_services(s, spark_cluster):
@@ -112,6 +109,28 @@ def status(s: Settings | None = None) -> list[ServiceStatus]:
             note=AMQTT_CAVEAT if service.name == "mqtt" and running_mqtt_broker(s) == "amqtt" else "",
         ))  # fmt: skip
     return result
+
+
+def compose_status(s: Settings) -> list[ServiceStatus]:
+    """Every service of the Docker stack that labkit talks to, each asked the way it answers.
+
+    The compose profile runs nothing itself: each line is a probe of an endpoint from settings
+    (MQTT handshake, Kafka metadata, the Spark master's JSON status and its alive workers, the
+    S3 endpoint of an ``s3a://`` lake).
+    """
+    statuses = [
+        ServiceStatus("mqtt", f"{s.mqtt_host}:{s.mqtt_port}", None, True, mqtt_healthy(s.mqtt_host, s.mqtt_port)),
+        ServiceStatus("kafka", s.kafka_bootstrap, None, True, kafka_healthy(s.kafka_bootstrap)),
+    ]
+    if s.spark_master.startswith("spark://"):
+        host = s.spark_master.removeprefix("spark://").rsplit(":", 1)[0]
+        state = spark_master_state(host, s.spark_master_ui_port) or {}
+        statuses.append(ServiceStatus("spark-master", s.spark_master, None, True, state.get("status") == "ALIVE"))
+        statuses.append(ServiceStatus("spark-worker", f"{state.get('aliveworkers', 0)} alive", None, True,
+                                      state.get("aliveworkers", 0) >= 1))  # fmt: skip
+    if s.lake_root.startswith("s3a://"):
+        statuses.append(ServiceStatus("s3", s.s3_endpoint, None, True, s3_healthy(s.s3_endpoint)))
+    return statuses
 
 
 def format_status(statuses: list[ServiceStatus]) -> str:

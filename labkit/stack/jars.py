@@ -202,3 +202,9 @@ def resolve(name: str, s: settings_module.Settings | None = None) -> list[Path]:
                                     "jars": [j.name for j in kept]}, indent=2))  # fmt: skip
     return [folder / j.name for j in kept]
 
+
+def is_cached(name: str, s: settings_module.Settings | None = None) -> bool:
+    """Whether ``resolve(name)`` would work offline (``labkit doctor`` asks)."""
+    s = s or settings_module.get()
+    artifacts, _ = _group_for(name, s)
+    return (s.jars_dir / _folder_name(name, artifacts) / "manifest.json").exists()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.error
 import urllib.request
 
-from labkit import mqtt
+from labkit import mqtt, topics
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -30,16 +31,7 @@ def mqtt_healthy(host: str, port: int) -> bool:
 
 def kafka_healthy(bootstrap: str) -> bool:
     """The broker answers a metadata request (it lists its topics)."""
-    host, port = bootstrap.rsplit(":", 1)
-    if not port_open(host, int(port)):
-        return False
-    from confluent_kafka.admin import AdminClient
-
-    try:
-        metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3)
-        return len(metadata.brokers) > 0
-    except Exception:  # KafkaException while the broker is still starting
-        return False
+    return topics.answers(bootstrap)
 
 
 def spark_master_state(host: str, ui_port: int) -> dict | None:
@@ -49,3 +41,14 @@ def spark_master_state(host: str, ui_port: int) -> dict | None:
             return json.load(response)
     except (OSError, ValueError):
         return None
+
+
+def s3_healthy(endpoint: str) -> bool:
+    """The S3 endpoint answers HTTP (any status: without credentials S3 says 403, still alive)."""
+    try:
+        with urllib.request.urlopen(endpoint, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False

@@ -49,11 +49,13 @@ class Service:
     start_timeout: float = 60.0
 
 
+#: Where Debian and Homebrew put Mosquitto's broker: ``sbin`` folders, often not on a user's PATH.
+MOSQUITTO_FOLDERS = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin")
+
+
 def mosquitto_binary() -> str | None:
-    """Mosquitto's broker binary; Debian and Homebrew put it in an ``sbin`` folder."""
-    candidates = [shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto",
-                  "/opt/homebrew/sbin/mosquitto"]  # fmt: skip
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    """Mosquitto's broker binary: on the PATH, or in one of :data:`MOSQUITTO_FOLDERS`."""
+    return shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), *MOSQUITTO_FOLDERS]))
 
 
 def chosen_mqtt_broker(s: Settings) -> str:
@@ -71,6 +73,18 @@ def chosen_mqtt_broker(s: Settings) -> str:
     return "mosquitto" if mosquitto_binary() else "amqtt"
 
 
+def _mosquitto_user() -> str:
+    """The ``user`` line of mosquitto.conf: stay root when labkit runs as root (CI, a container).
+
+    Started as root, Mosquitto drops to the ``mosquitto`` user before it saves anything. That
+    user cannot write a folder root made, nor even reach one under a root-only home folder, so
+    every save would fail ("Error saving in-memory database ... Permission denied", in its log
+    only) and no session or queued reading would survive a broker restart. It listens on
+    127.0.0.1 only and writes only labkit's state folder.
+    """
+    return "user root\n" if os.geteuid() == 0 else ""
+
+
 def mqtt_service(s: Settings) -> Service:
     folder = s.state_dir / "mqtt"
     broker = chosen_mqtt_broker(s)
@@ -79,12 +93,19 @@ def mqtt_service(s: Settings) -> Service:
         (folder / "data").mkdir(parents=True, exist_ok=True)
         # Persistence keeps QoS 1 messages queued for a disconnected persistent session (the
         # bridge), so a bridge restart loses nothing; the default queue of 1000 is too short
-        # for a burst of 16 rooms, hence the larger limit.
+        # for a burst of 16 rooms, hence the larger limit. Mosquitto keeps all that in memory
+        # and writes it to disk every `autosave_interval` seconds (default 1800; and at a clean
+        # shutdown): a broker killed outright loses what came since the last save, the bridge's
+        # subscription included, so readings sent after its restart and before the bridge is
+        # back would have no subscriber. Saving every second bounds that window (the fault
+        # suite, tests/test_faults.py, measures it).
         (folder / "mosquitto.conf").write_text(
             f"listener {s.mqtt_port} {s.mqtt_host}\n"
             "allow_anonymous true\n"
+            f"{_mosquitto_user()}"
             "persistence true\n"
             f"persistence_location {folder / 'data'}/\n"
+            "autosave_interval 1\n"
             "max_queued_messages 1000000\n"
             "max_inflight_messages 1000\n"
             "log_dest stdout\n"

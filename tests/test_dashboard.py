@@ -1,0 +1,190 @@
+"""`labkit dashboard` in a real browser, fed by real windows in the real Kafka broker.
+
+The windows are the pipeline's windows computed by labkit.reference and written as the Spark
+sink writes them (tests/aggregates.py); what the page must show is derived from those rows
+here, not from the dashboard's code. They lie two hours ahead in event time, so windows other
+tests of the session wrote (at "now" or in January) never are the newest of a room.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import aggregates
+import browser
+import pytest
+from conftest import ROOT, free_port
+
+from labkit import names, watch
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture(scope="module")
+def topics_ready(stack):
+    from labkit import topics
+
+    topics.ensure_topics(topics.lab_topics(names.room_ids(8)) + [names.ALERTS_TOPIC])
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(topics_ready, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "labkit", "dashboard", "--port", str(port)], cwd=ROOT,
+                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        browser.wait_for(lambda: "dashboard on" in log.read_text() or process.poll() is not None, "the URL line")
+        assert process.poll() is None, f"labkit dashboard exited: {log.read_text()}"
+        assert f"http://127.0.0.1:{port}/" in log.read_text()
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def glance_rows(driver) -> dict[str, list[str]]:
+    """The at-a-glance table as the browser shows it: room id -> its cells."""
+    text = browser.text_of(driver, "glance") or ""
+    rows = [line.split("\t") for line in text.splitlines()]
+    return {cells[0].strip(): [c.strip() for c in cells] for cells in rows if cells and cells[0].startswith("room_")}
+
+
+def newest_per_room(rows):
+    newest = {}
+    for row in rows:
+        if row["room_id"] not in newest or row["window_start"] > newest[row["room_id"]]["window_start"]:
+            newest[row["room_id"]] = row
+    return newest
+
+
+def shows(driver, newest) -> bool:
+    """Whether every room's row shows its newest window's end and temperature."""
+    table = glance_rows(driver)
+    return all(room in table and table[room][2] == f"{row['avg_temperature']:.1f}"
+               and table[room][7] == row["window_end"].strftime("%H:%M:%S")
+               for room, row in newest.items())  # fmt: skip
+
+
+def test_dashboard_shows_every_room_updates_live_and_shows_alerts(dashboard_url):
+    from labkit import rooms
+
+    room_ids = names.room_ids(8)
+    start = aggregates.now_aligned() + timedelta(hours=2)
+    first = aggregates.windows(room_ids, start, 40)
+    aggregates.produce(first)
+    driver = browser.chromium()
+    try:
+        driver.get(dashboard_url)
+        browser.wait_for(lambda: shows(driver, newest_per_room(first)), "every room's newest window on the page",
+                         on_failure=lambda: (glance_rows(driver), newest_per_room(first)["room_1"]))
+        assert set(glance_rows(driver)) >= set(room_ids)
+        for room in room_ids:
+            assert rooms.profile(room).room_name in glance_rows(driver)[room][1]
+
+        # New windows arrive: the page changes without a reload.
+        later = [r for r in aggregates.windows(room_ids, start, 70)
+                 if r["window_start"] >= start + timedelta(seconds=35)]
+        before = glance_rows(driver)["room_1"]
+        aggregates.produce(later)
+        browser.wait_for(lambda: shows(driver, newest_per_room(later)), "the next windows on the page", timeout=10)
+        assert glance_rows(driver)["room_1"][7] != before[7]
+
+        # An alert on telemetry.alerts and a dead letter on telemetry.dlq show up.
+        alert = {"room_id": "room_4", "kind": "co2_high", "message": "dashboard test alert 4711"}
+        dead = (names.DLQ_TOPIC, None, b"{broken", [("reason", b"bad_json"), ("mqtt_topic", b"telemetry/room_9")])
+        aggregates.produce([], extra=[(names.ALERTS_TOPIC, "room_4", json.dumps(alert).encode(), None), dead])
+        browser.wait_for(lambda: "dashboard test alert 4711" in (browser.text_of(driver, "alerts") or ""),
+                         "the alert on the page", timeout=10)  # fmt: skip
+        browser.wait_for(lambda: "bad_json" in (browser.text_of(driver, "dead-letters") or ""),
+                         "the dead letter on the page", timeout=10)  # fmt: skip
+        browser.wait_for(lambda: "alert" in glance_rows(driver)["room_4"][8], "room_4's row in the alert state",
+                         timeout=10)
+        time.sleep(1)  # let the plots finish drawing for the picture
+        browser.screenshot(driver, "dashboard")
+        assert browser.console_errors(driver) == []
+    finally:
+        driver.quit()
+
+
+def test_waiting_message_before_any_window():
+    from labkit import dashboard
+
+    building = dashboard.Building(["room_1", "room_2"])
+    assert "Waiting for the first window" in dashboard.status_html(building)
+    assert glance_states(dashboard.glance_html(building)) == ["waiting", "waiting"]
+
+
+def glance_states(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'class="room-(\w+)"', html)
+
+
+def test_feed_rides_out_a_broker_restart(topics_ready, settings):
+    """Kafka stops and comes back: the page says so meanwhile, and windows written after it arrive."""
+    from labkit import dashboard, stack
+
+    building = dashboard.Building(names.room_ids(8))
+    feed = dashboard.Feed(building, settings)
+    feed.start()
+    try:
+        start = aggregates.now_aligned() + timedelta(hours=3)
+        first = aggregates.windows(["room_1"], start, 20)
+        aggregates.produce(first)
+        browser.wait_for(lambda: first[-1]["window_start"] in building.windows["room_1"], "the first windows")
+        stack.down(settings, only=["kafka"])
+        browser.wait_for(lambda: building.kafka_problem, "the page to say Kafka is unreachable", timeout=60)
+        assert "unreachable" in dashboard.status_html(building) or "does not answer" in dashboard.status_html(building)
+        stack.up(settings, only=["kafka"])
+        later = [r for r in aggregates.windows(["room_1"], start, 40) if r["window_start"] > first[-1]["window_start"]]
+        aggregates.produce(later)
+        browser.wait_for(lambda: later[-1]["window_start"] in building.windows["room_1"],
+                         "the windows written after the restart", timeout=60)  # fmt: skip
+        browser.wait_for(lambda: building.kafka_problem is None, "the Kafka problem to clear", timeout=30)
+    finally:
+        feed.stop()
+        feed.join(10)
+        stack.up(settings)  # whatever happened above, leave the session's stack running
+
+
+@pytest.mark.spark
+def test_progress_read_from_the_checkpoint_matches_sparks_own_report(spark, settings, tmp_path):
+    """The stream job's progress as the dashboard reads it (another process's view: the checkpoint)
+    equals what Spark itself reports in ``lastProgress`` for the same batch."""
+    from confluent_kafka import Producer
+
+    from labkit import metadata, pipeline, progress_log, rooms, schema, topics
+
+    metadata.init_metadata()  # the job joins the rooms table (idempotent)
+    topics.ensure_topics(topics.lab_topics(["room_1"]))
+    before = topics.end_offsets(topics.raw_topics(["room_1"]))
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    start = aggregates.now_aligned() + timedelta(hours=4)
+    for k in range(120):
+        reading = rooms.reading("room_1", start + timedelta(seconds=k / 2))
+        producer.produce(names.raw_topic("room_1"), key="room_1", value=schema.to_json(reading))
+    assert producer.flush(30) == 0
+
+    name = f"dashboard_progress_{int(time.time())}"
+    rows = pipeline.build(spark, settings, ["room_1"], starting_offsets=json.dumps(before), max_offsets_per_trigger=40)
+    query = pipeline.start(rows, settings, query_name=name, table_path=str(tmp_path / "table"), trigger="",
+                           to_kafka=False)  # fmt: skip
+    try:
+        watch.run_until_caught_up(query, ["room_1"], timeout=300, s=settings)
+    finally:
+        query.stop()
+    progress = progress_log.read(settings.checkpoint_path(name))
+    assert isinstance(progress, progress_log.BatchProgress), progress
+    reports = {p["batchId"]: p for p in query.recentProgress}
+    last = reports[progress.batch_id]
+    assert progress.end_offsets == json.loads(last["sources"][0]["endOffset"])
+    assert progress.duration_s is not None and progress.duration_s >= 0
+    watermark = last.get("eventTime", {}).get("watermark")
+    assert (progress.watermark and schema.format_timestamp(progress.watermark)) == watermark
+    # The rate's numerator: the records between two batches' end offsets, as Spark counted them.
+    with_rows = [p for p in query.recentProgress if p["numInputRows"] > 0]
+    assert sum(p["numInputRows"] for p in with_rows) == 120
