@@ -24,8 +24,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     # MQTT -> Kafka
     "transport": ("bridge",),
     # Spark: the session, the streaming job, watching it, the Delta table's past, replays,
-    # and the same windows computed in plain Python
-    "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference"),
+    # the same windows computed in plain Python, the alert job and occupancy sessions beside it
+    "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions"),
     # for the notebooks: checks with hints, pictures
     "notebook aids": ("checks", "viz"),
     # downstream of the job: its progress read from the checkpoint, the output topics consumed,

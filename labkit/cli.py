@@ -93,6 +93,17 @@ def timestamp(text: str) -> str:
     return text
 
 
+def anomaly(text: str) -> str:
+    """``--anomaly``: KIND:ROOM:START_S:DURATION_S (labkit.simulator.Anomaly), checked at parse time."""
+    from labkit import simulator
+
+    try:
+        simulator.Anomaly.parse(text)
+    except LabkitError as error:
+        raise argparse.ArgumentTypeError(f"{error.what}: {error.next_step}") from None
+    return text
+
+
 SECONDS_PER_UNIT = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 _INTERVAL_PART = r"(\d+(?:\.\d+)?)\s*(" + "|".join(SECONDS_PER_UNIT) + r")s?"
 
@@ -167,6 +178,16 @@ def table_location(text: str) -> str:
         existing = next(p for p in [Path(text).absolute(), *Path(text).absolute().parents] if p.exists())
         if not existing.is_dir():
             raise argparse.ArgumentTypeError(f"{text!r} lies inside {existing}, which is a file, not a folder")
+    return text
+
+
+def labels_file(text: str) -> str:
+    """``--labels``: a JSON file to write, in a folder that exists."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder: give a file name, e.g. {path / 'labels.json'}")
+    if not path.absolute().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: its folder {path.absolute().parent} does not exist")
     return text
 
 
@@ -245,18 +266,30 @@ def cmd_init_metadata(args: argparse.Namespace) -> None:
     print(f"rooms table ready in {path} ({len(metadata.read_rooms(path))} rooms)")
 
 
-def cmd_simulate(args: argparse.Namespace) -> None:
+def simulation(args: argparse.Namespace):
+    """``labkit simulate``'s messages (a generator) and the labels of the anomalies it injects."""
     from labkit import schema, simulator
 
     if args.start:
         start = schema.parse_timestamp(args.start)
     else:
         start = simulator.default_start(args.realtime, args.count, args.duration, args.interval)
+    anomalies = [simulator.Anomaly.parse(text) for text in args.anomaly]
     messages = simulator.generate(
         rooms=names.room_ids(args.rooms), start=start, count=args.count, duration=args.duration,
         interval=args.interval, seed=args.seed, late_fraction=args.late, out_of_order_fraction=args.out_of_order,
-        duplicate_fraction=args.duplicates, malformed_fraction=args.malformed,
+        duplicate_fraction=args.duplicates, malformed_fraction=args.malformed, anomalies=anomalies,
     )  # fmt: skip
+    return messages, simulator.anomaly_labels(anomalies, start)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from labkit import simulator
+
+    messages, labels = simulation(args)
+    if args.labels:
+        simulator.write_labels(args.labels, labels)
+        print(f"{len(labels)} anomaly labels written to {args.labels}")
     simulator.publish(messages, realtime=args.realtime)
 
 
@@ -303,6 +336,39 @@ def cmd_stream(args: argparse.Namespace) -> None:
         session.stop()
     if query.exception() is not None:
         raise LabkitError(f"the streaming query failed: {query.exception()}", "read the error above; "
+                          "`labkit status` checks the brokers")  # fmt: skip
+
+
+def cmd_alerts(args: argparse.Namespace) -> None:
+    import signal
+
+    from labkit import alerts, metadata, spark, topics, watch
+
+    s = settings_module.get()
+    topics.require_broker(s)  # at once, before Spark starts (Spark would fail a minute later, at length)
+    if not s.metadata_db.exists():  # the job joins with the rooms and thresholds tables
+        print(f"rooms and thresholds ready in {metadata.init_metadata(s.metadata_db)}")
+    session = spark.get_session(f"labkit-alerts-{args.query_name}")
+    room_ids = names.room_ids(args.rooms)
+    rows = alerts.build(session, s, room_ids, watermark=args.watermark, starting_offsets=args.starting_offsets,
+                        max_offsets_per_trigger=args.max_offsets_per_trigger)  # fmt: skip
+    table = args.table or s.table_path(names.ALERTS_TABLE)
+    query = alerts.start(rows, s, query_name=args.query_name, table_path=table, trigger=args.trigger or None)
+    print(f"alerts into {table} and {names.ALERTS_TOPIC} (checkpoint {s.checkpoint_path(args.query_name)}); "
+          "Ctrl-C stops")  # fmt: skip
+    signal.signal(signal.SIGTERM, lambda *_: query.stop())
+    try:
+        if args.until_caught_up:
+            watch.run_until_caught_up(query, room_ids, timeout=args.timeout)
+        else:
+            watch.follow(query)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        query.stop()
+        session.stop()
+    if query.exception() is not None:
+        raise LabkitError(f"the alert query failed: {query.exception()}", "read the error above; "
                           "`labkit status` checks the brokers")  # fmt: skip
 
 
@@ -373,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-of-order", type=fraction, default=0.0, help="fraction sent slightly out of order")
     p.add_argument("--duplicates", type=fraction, default=0.0, help="fraction sent twice")
     p.add_argument("--malformed", type=fraction, default=0.0, help="fraction replaced by broken payloads")
+    p.add_argument("--anomaly", type=anomaly, action="append", default=[], metavar="KIND:ROOM:START_S:DURATION_S",
+                   help=f"inject an anomaly ({', '.join(simulator.ANOMALY_KINDS)}), e.g. spike:room_4:60:10; "
+                   "repeatable")
+    p.add_argument("--labels", type=labels_file, metavar="FILE", help="write the anomalies' labels (ground truth) to this JSON file")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bridge", help=f"move MQTT readings into Kafka (invalid ones to {names.DLQ_TOPIC})")
@@ -396,6 +466,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka is processed")
     p.add_argument("--timeout", type=positive_float, default=900, help="with --until-caught-up: give up after seconds")
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("alerts", help=f"run the alert job: raw readings -> {names.ALERTS_TOPIC} + Delta alerts")
+    p.add_argument("--trigger", type=trigger_interval, default="5 seconds",
+                   help='micro-batch interval; "" = as fast as possible')
+    p.add_argument("--max-offsets-per-trigger", type=positive_int, help="cap on records per micro-batch")
+    p.add_argument("--starting-offsets", type=starting_offsets, default="latest",
+                   help="latest (the default: alerts are about now), earliest, or Spark's JSON of offsets")
+    p.add_argument("--watermark", type=spark_interval, default=pipeline.WATERMARK, help="how late a reading may arrive")
+    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT)
+    p.add_argument("--query-name", type=query_name, default=names.ALERTS_QUERY, help="names the checkpoint")
+    p.add_argument("--table", type=table_location, help=f"Delta table path (default: <lake>/{names.ALERTS_TABLE})")
+    p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka is processed")
+    p.add_argument("--timeout", type=positive_float, default=900, help="with --until-caught-up: give up after seconds")
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("demo", help="the whole pipeline end to end, in a few minutes")
     p.add_argument("--minutes", type=positive_float, default=3, help="minutes of sensor time to simulate")

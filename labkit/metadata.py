@@ -5,7 +5,11 @@ facilities management, not to the sensor, so they live in a *dimension table* (S
 ``data/metadata.db``, table ``rooms``). The Spark job reads it and joins it to every window:
 a stream-static join.
 
-The table is filled from ``labkit.rooms``, so it always describes the same building as the
+A second table, ``thresholds``, holds the alert limits of each room *type* (a server room is
+too hot above 24 °C, a kitchen only above 28 °C): the alert job (``labkit.alerts``) joins it
+through ``rooms.room_type``, so facilities can tune a limit without touching the job.
+
+The rooms table is filled from ``labkit.rooms``, so it always describes the same building as the
 simulator. :func:`update_room` changes a row, which is how a lesson shows what a stream-static
 join does when the static side changes while the stream runs.
 """
@@ -47,6 +51,45 @@ ON CONFLICT (room_id) DO UPDATE SET
 """
 
 
+THRESHOLD_COLUMNS: tuple[str, ...] = (
+    "room_type", "max_temperature", "max_co2_ppm", "spike_delta_c", "silent_after_s", "stuck_after_s",
+)
+
+CREATE_THRESHOLDS = f"""
+CREATE TABLE IF NOT EXISTS {names.THRESHOLDS_TABLE} (
+    room_type       TEXT PRIMARY KEY,
+    max_temperature REAL NOT NULL,    -- degrees C: above it, a temperature_high alert
+    max_co2_ppm     INTEGER NOT NULL, -- above it, a co2_high alert
+    spike_delta_c   REAL NOT NULL,    -- degrees C away from the room's own recent baseline: a spike
+    silent_after_s  REAL NOT NULL,    -- seconds of event time without a reading: a silent room
+    stuck_after_s   REAL NOT NULL     -- seconds of exactly repeated values: a stuck sensor
+)
+"""
+
+# Set from what the simulated rooms do on an ordinary day, so that a quiet day raises nothing:
+# a kitchen warms by 4 degrees within a second when cooking starts (hence a wider spike band), a
+# meeting or the lab's machines push CO2 past 1000 ppm, and the calmest rooms' smooth signals
+# can repeat the same rounded values for minutes (a storage closet for ten, the break room at night
+# for five), so "stuck" waits: these limits raise nothing over a simulated day (bench/alerts.py).
+DEFAULT_THRESHOLDS: tuple[tuple[str, float, int, float, float, float], ...] = (
+    # room_type,         max_temp, max_co2, spike_delta, silent_after, stuck_after
+    ("server_room",      24.0,     1000,    4.0,         15.0,         300.0),
+    ("conference_room",  27.0,     1300,    4.0,         15.0,         300.0),
+    ("storage",          25.0,     1000,    4.0,         15.0,         1200.0),
+    ("open_office",      27.0,     1000,    4.0,         15.0,         300.0),
+    ("kitchen",          28.0,     1000,    6.0,         15.0,         300.0),
+    ("lab",              29.0,     1300,    5.0,         15.0,         300.0),
+    ("break_room",       27.0,     1000,    4.0,         15.0,         900.0),
+    ("executive_office", 25.0,     1000,    4.0,         15.0,         300.0),
+)  # fmt: skip
+
+UPSERT_THRESHOLD = f"""
+INSERT INTO {names.THRESHOLDS_TABLE} ({", ".join(THRESHOLD_COLUMNS)})
+VALUES ({", ".join("?" for _ in THRESHOLD_COLUMNS)})
+ON CONFLICT (room_type) DO UPDATE SET
+""" + ",\n".join(f"    {c} = excluded.{c}" for c in THRESHOLD_COLUMNS[1:])
+
+
 def _path(path: str | Path | None) -> Path:
     return Path(path) if path is not None else settings.get().metadata_db
 
@@ -67,7 +110,8 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def init_metadata(path: str | Path | None = None, n_rooms: int = names.DEFAULT_ROOM_COUNT) -> Path:
-    """Create (or refresh) the ``rooms`` table with the profiles of ``room_ids(n_rooms)``.
+    """Create (or refresh) the ``rooms`` table with the profiles of ``room_ids(n_rooms)``, and
+    the ``thresholds`` table with :data:`DEFAULT_THRESHOLDS`.
 
     ``path`` defaults to ``settings.get().metadata_db`` (``data/metadata.db``); the folder is
     created if needed. Pass ``n_rooms`` > 8 when the simulator runs more rooms for a load test,
@@ -80,7 +124,39 @@ def init_metadata(path: str | Path | None = None, n_rooms: int = names.DEFAULT_R
         connection.executemany(
             UPSERT_ROOM, [profile_row(p) for p in rooms.profiles(n_rooms)]
         )
+        connection.execute(CREATE_THRESHOLDS)
+        connection.executemany(UPSERT_THRESHOLD, DEFAULT_THRESHOLDS)
     return db_path
+
+
+def read_thresholds(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """The ``thresholds`` table: room_type -> its limits (a dict of the columns)."""
+    db_path = _path(path)
+    if not db_path.exists():
+        raise LabkitError(f"no room metadata at {db_path}", "create it with labkit.metadata.init_metadata()")
+    with _connect(db_path) as connection:
+        rows = connection.execute(f"SELECT {', '.join(THRESHOLD_COLUMNS)} FROM {names.THRESHOLDS_TABLE}").fetchall()
+    return {row["room_type"]: dict(row) for row in rows}
+
+
+def update_threshold(path: str | Path | None, room_type: str, **changes: Any) -> dict[str, Any]:
+    """Change the limits of one room type, e.g. ``update_threshold(None, "server_room", max_temperature=23)``.
+
+    The alert job reads the table at every micro-batch, so the next batch uses the new limit.
+    """
+    unknown = sorted(set(changes) - set(THRESHOLD_COLUMNS[1:]))
+    if unknown or not changes:
+        raise LabkitError(f"cannot change {', '.join(unknown) or 'nothing'} of a threshold",
+                          f"change some of: {', '.join(THRESHOLD_COLUMNS[1:])}")  # fmt: skip
+    db_path = _path(path)
+    assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    with _connect(db_path) as connection:
+        cursor = connection.execute(f"UPDATE {names.THRESHOLDS_TABLE} SET {assignments} WHERE room_type = :room_type",
+                                    {**changes, "room_type": room_type})  # fmt: skip
+        if cursor.rowcount == 0:
+            raise LabkitError(f"room type {room_type!r} has no thresholds in {db_path}",
+                              "see labkit.metadata.read_thresholds() for the room types there")  # fmt: skip
+    return read_thresholds(db_path)[room_type]
 
 
 def profile_row(room: rooms.RoomProfile) -> dict[str, Any]:

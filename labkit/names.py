@@ -70,7 +70,9 @@ def downsampled_topic(room_id: str) -> str:
 
 #: The windows per room: 10 s sliding every 5 s.
 AGGREGATE_TABLE = "telemetry_5s_agg"
+#: Alerts raised and cleared, one row per change (labkit.alerts); the alert job's query name too.
 ALERTS_TABLE = "alerts"
+ALERTS_QUERY = "alerts"
 OCCUPANCY_TABLE = "occupancy_sessions"
 ROLLUP_1M_TABLE = "telemetry_1m_agg"
 ROLLUP_5M_TABLE = "telemetry_5m_agg"
@@ -84,3 +86,5 @@ REPLAY_QUERY = "telemetry_5s_agg_replay"
 
 #: The room metadata table in the SQLite file ``settings.metadata_db``.
 ROOMS_TABLE = "rooms"
+#: The alert limits per room type, in the same file (labkit.metadata, read by labkit.alerts).
+THRESHOLDS_TABLE = "thresholds"

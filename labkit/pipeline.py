@@ -92,11 +92,12 @@ def read_raw_batch(spark, starting_offsets: dict, ending_offsets: dict, s: setti
     )
 
 
-def read_rooms(spark, s: settings_module.Settings | None = None):
+def read_rooms(spark, s: settings_module.Settings | None = None, table: str = ROOMS_TABLE):
     """The SQLite ``rooms`` table through JDBC: the static side of the stream-static join.
 
     Spark re-reads a JDBC table at every micro-batch (nothing caches it), so a change to the
     metadata shows up in the windows computed after it: lesson 03 shows exactly that.
+    ``table`` reads another table of the same file (the alert job's ``thresholds``).
     """
     s = s or settings_module.get()
     if not s.metadata_db.exists():  # a read only reads: SQLite would create an empty file
@@ -105,7 +106,7 @@ def read_rooms(spark, s: settings_module.Settings | None = None):
     return (
         spark.read.format("jdbc")
         .option("url", f"jdbc:sqlite:{s.metadata_db}")
-        .option("dbtable", ROOMS_TABLE)
+        .option("dbtable", table)
         .option("driver", "org.sqlite.JDBC")
         .load()
     )
@@ -231,8 +232,14 @@ def delta_app_id(spark, query_name: str, checkpoint: str) -> str:
     return f"{query_name}-{query_id}"
 
 
-def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootstrap: str | None):
-    """The ``foreachBatch`` function: one micro-batch to Kafka, then to Delta (idempotent)."""
+def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootstrap: str | None,
+                 kafka_messages=None):  # fmt: skip
+    """The ``foreachBatch`` function: one micro-batch to Kafka, then to Delta (idempotent).
+
+    ``kafka_messages`` turns the batch into (topic, key, value) columns: by default
+    :func:`to_kafka_messages` (the windows); the alert job (``labkit.alerts``) passes its own.
+    """
+    kafka_messages = kafka_messages or to_kafka_messages
     app_id = None  # read from the checkpoint at the first write: it exists once the query has started
 
     def write(batch, batch_id: int) -> None:
@@ -247,7 +254,7 @@ def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootst
             # Kafka first: it is the live path (dashboards, alerts), and a Delta commit takes
             # longer than the whole Kafka write. Either order gives the same guarantees.
             if kafka_bootstrap:
-                (to_kafka_messages(batch).write.format("kafka")
+                (kafka_messages(batch).write.format("kafka")
                  .option("kafka.bootstrap.servers", kafka_bootstrap)
                  .option("kafka.enable.idempotence", "true").option("kafka.acks", "all")
                  .save())  # fmt: skip

@@ -6,6 +6,11 @@ The two jobs are kept apart on purpose:
   ``interval`` seconds of event time, plus the faults a lesson asks for (late, out-of-order,
   duplicated and malformed messages). It needs no broker, so tests and batch comparisons can
   rebuild exactly the messages a stream received.
+* :func:`generate` can also inject *anomalies* (:class:`Anomaly`): a room whose readings go
+  wrong on purpose for a while (a temperature spike, a slow drift, a stuck sensor, a room that
+  goes silent, CO2 above its limit in an empty room). Each anomaly is also a *label* (kind, room,
+  event-time start and end, :func:`anomaly_labels`), so an alert job can be scored against what
+  was injected.
 * :func:`publish` decides *when* and *how* they are sent: on a real-time clock (a reading per
   room every half second, like the building's sensors) or accelerated (as fast as the broker
   acknowledges), always at QoS 1.
@@ -38,7 +43,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 from labkit import mqtt, names, progress
 from labkit.errors import LabkitError
 from labkit.rooms import DEFAULT_SEED, reading
-from labkit.schema import RAW_FIELD_NAMES, to_json
+from labkit.schema import RAW_FIELD_NAMES, format_timestamp, to_json
 
 #: Seconds between two readings of one room (the building's sensors: 2 per second per room).
 PUBLISH_INTERVAL = 0.5
@@ -108,6 +113,120 @@ def default_start(realtime: bool, count: int | None = None, duration: float | No
     return now - timedelta(seconds=steps * interval)
 
 
+# --------------------------------------------------------------------------------------------
+# Anomalies: readings that go wrong on purpose, with labels to score detection against
+# --------------------------------------------------------------------------------------------
+
+#: What an anomaly can be (see :class:`Anomaly` for what each does to the readings).
+ANOMALY_KINDS = ("spike", "drift", "stuck", "dropout", "co2_empty")
+
+#: How far a spike lifts the temperature: far outside any room's own variation (a few tenths to
+#: two degrees in ten minutes), as when a heater next to the sensor is switched on.
+SPIKE_C = 8.0
+#: How far a drift has lifted the temperature by its end: a failing cooling unit, degree by degree.
+DRIFT_C = 6.0
+#: The CO2 of the ``co2_empty`` anomaly: above every room type's limit (1000 to 1300 ppm), with nobody in.
+CO2_EMPTY_PPM = 1600
+
+#: The fields a stuck sensor keeps repeating: every measured value (the clock still ticks).
+STUCK_FIELDS = ("temperature", "humidity", "co2_ppm", "light_lux", "occupancy_count",
+                "motion_detected", "energy_kwh", "air_quality_index")
+
+
+@dataclasses.dataclass(frozen=True)
+class Anomaly:
+    """One room's readings go wrong from ``start_s`` for ``duration_s`` seconds of event time.
+
+    The seconds count from the ``start`` given to :func:`generate`. What each ``kind`` does:
+
+    * ``spike``: the temperature reads ``SPIKE_C`` degrees higher (best kept short: seconds).
+    * ``drift``: the temperature creeps up, linearly, to ``DRIFT_C`` degrees higher at the end.
+    * ``stuck``: the sensor repeats the values it read at ``start_s``, only the timestamp moves.
+    * ``dropout``: the room sends nothing at all (a dead sensor, a cut network cable).
+    * ``co2_empty``: nobody is counted in the room, yet the CO2 reads ``CO2_EMPTY_PPM``
+      (a ventilation failure, or a CO2 sensor to recalibrate).
+    """
+
+    kind: str
+    room_id: str
+    start_s: float
+    duration_s: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ANOMALY_KINDS:
+            raise LabkitError(f"unknown anomaly kind {self.kind!r}", f"use one of {', '.join(ANOMALY_KINDS)}")
+        if self.start_s < 0 or self.duration_s <= 0:
+            raise LabkitError(
+                f"anomaly {self.kind} in {self.room_id}: start_s={self.start_s}, duration_s={self.duration_s}",
+                "start_s counts seconds from the run's start (>= 0); duration_s must be positive",
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> "Anomaly":
+        """``KIND:ROOM:START_S:DURATION_S``, e.g. ``spike:room_4:60:10`` (``labkit simulate --anomaly``)."""
+        parts = text.split(":")
+        try:
+            kind, room_id, start_s, duration_s = parts
+            return cls(kind, room_id, float(start_s), float(duration_s))
+        except ValueError:
+            raise LabkitError(f"cannot read the anomaly {text!r}",
+                              "write KIND:ROOM:START_S:DURATION_S, e.g. spike:room_4:60:10") from None  # fmt: skip
+
+    def active(self, due: float) -> bool:
+        """Whether the reading due ``due`` seconds after the start is hit."""
+        return self.start_s <= due < self.start_s + self.duration_s
+
+    def label(self, start: datetime) -> dict[str, str]:
+        """The ground truth of this anomaly: kind, room and its event-time span [start, end)."""
+        return {
+            "kind": self.kind,
+            "room_id": self.room_id,
+            "start": format_timestamp(start + timedelta(seconds=self.start_s)),
+            "end": format_timestamp(start + timedelta(seconds=self.start_s + self.duration_s)),
+        }
+
+
+def anomaly_labels(anomalies: Sequence[Anomaly], start: datetime) -> list[dict[str, str]]:
+    """The labels of ``anomalies`` injected into a run that started at ``start``, in their order."""
+    return [anomaly.label(start) for anomaly in anomalies]
+
+
+def write_labels(path, labels: Sequence[dict[str, str]]) -> None:
+    """Write labels (:func:`anomaly_labels`) as a JSON ground-truth file: a list of objects."""
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(list(labels), handle, indent=1)
+        handle.write("\n")
+
+
+def read_labels(path) -> list[dict[str, str]]:
+    """The labels of a ground-truth file written by :func:`write_labels` (or ``simulate --labels``)."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _apply_anomalies(record: dict[str, Any], due: float, anomalies: Sequence[Anomaly],
+                     start: datetime, seed: int) -> dict[str, Any] | None:
+    """``record`` as the anomalies active at ``due`` change it; None when the room is silent."""
+    for anomaly in anomalies:
+        if anomaly.room_id != record["room_id"] or not anomaly.active(due):
+            continue
+        if anomaly.kind == "dropout":
+            return None
+        record = dict(record)
+        if anomaly.kind == "spike":
+            record["temperature"] = round(record["temperature"] + SPIKE_C, 2)
+        elif anomaly.kind == "drift":
+            fraction_done = (due - anomaly.start_s) / anomaly.duration_s
+            record["temperature"] = round(record["temperature"] + DRIFT_C * fraction_done, 2)
+        elif anomaly.kind == "stuck":
+            # What the sensor read when it got stuck: a pure function of the time (labkit.rooms).
+            frozen = reading(anomaly.room_id, start + timedelta(seconds=anomaly.start_s), seed)
+            record.update({field: frozen[field] for field in STUCK_FIELDS})
+        elif anomaly.kind == "co2_empty":
+            record.update(co2_ppm=CO2_EMPTY_PPM, occupancy_count=0, motion_detected=False)
+    return record
+
+
 def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
     """A broken version of ``record``: (topic, payload), of a class drawn from MALFORMED_CLASSES."""
     topic = names.mqtt_topic(record["room_id"])
@@ -167,6 +286,7 @@ def generate(
     out_of_order_delay: float = 3.0,
     duplicate_fraction: float = 0.0,
     malformed_fraction: float = 0.0,
+    anomalies: Sequence[Anomaly] = (),
 ) -> Iterator[Message]:
     """Yield the messages of ``rooms`` from ``start`` on, in the order a broker would see them.
 
@@ -190,6 +310,11 @@ def generate(
       watermark of a few seconds.
     * ``duplicate_fraction``: the message (on time, late or out of order) is sent a second
       time within a second, byte for byte, as after a QoS-1 redelivery.
+
+    ``anomalies`` (:class:`Anomaly`, or text ``KIND:ROOM:START_S:DURATION_S``) change the
+    readings of a room for a while; :func:`anomaly_labels` gives their labels. A silent room's
+    readings are not sent at all; the other anomalies change the values, and the faults above
+    still apply on top.
     """
     room_list = list(names.room_ids() if rooms is None else rooms)
     if start is None:
@@ -213,17 +338,23 @@ def generate(
             f"late_delay={late_delay}, out_of_order_delay={out_of_order_delay}: too small",
             f"late_delay must be positive and out_of_order_delay larger than interval={interval}",
         )
+    anomalies = [Anomaly.parse(a) if isinstance(a, str) else a for a in anomalies]
+    strangers = sorted({a.room_id for a in anomalies} - set(room_list))
+    if strangers:
+        raise LabkitError(f"anomalies name rooms this run does not simulate: {', '.join(strangers)}",
+                          f"use rooms of this run: {room_list[0]} .. {room_list[-1]}")  # fmt: skip
     # Checking first and generating in a second function makes a wrong argument fail here, at
     # the call, rather than later at the first next() on the generator.
     return _messages(room_list, start, steps, interval, seed, late_fraction, late_delay,
                      out_of_order_fraction, out_of_order_delay, duplicate_fraction,
-                     malformed_fraction)
+                     malformed_fraction, anomalies)
 
 
 def _messages(
     room_list: list[str], start: datetime, steps: int | None, interval: float, seed: int,
     late_fraction: float, late_delay: float, out_of_order_fraction: float,
     out_of_order_delay: float, duplicate_fraction: float, malformed_fraction: float,
+    anomalies: Sequence[Anomaly] = (),
 ) -> Iterator[Message]:
     """The generator behind :func:`generate`, which has checked every argument."""
     last_due = None if steps is None else (steps - 1) * interval
@@ -246,9 +377,13 @@ def _messages(
         at = start + timedelta(seconds=due)
         for room_id in room_list:
             record = reading(room_id, at, seed)
+            fault = _draw_fault(rng, malformed_fraction, late_fraction, out_of_order_fraction)
+            if anomalies:
+                record = _apply_anomalies(record, due, anomalies, start, seed)
+                if record is None:  # a dropout: this room sends nothing now
+                    continue
             payload = to_json(record)
             topic = names.mqtt_topic(room_id)
-            fault = _draw_fault(rng, malformed_fraction, late_fraction, out_of_order_fraction)
             if fault == "malformed":
                 bad_topic, bad_payload = _malformed(record, rng)
                 yield Message(bad_topic, bad_payload, None, "malformed", due)

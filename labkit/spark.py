@@ -117,6 +117,10 @@ def get_session(app_name: str = "labkit", s: settings_module.Settings | None = N
         # Everything runs on this machine: bind to loopback (and skip Spark's warning that the
         # host name resolves to loopback). In compose the containers must reach the driver.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # The Python processes Spark starts for a stateful Python stream (transformWithStateInPandas,
+    # labkit.alerts) take their interpreter from this variable, not from spark.pyspark.python:
+    # without it they run the system's python3, which has no pandas.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     started = time.monotonic()
     conf = SparkConf().setAll(session_config(s, app_name).items())

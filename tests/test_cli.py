@@ -36,6 +36,8 @@ BAD_OPTIONS: dict[tuple[str, str], list[str]] = {
     ("simulate", "--out-of-order"): ["-0.1"],
     ("simulate", "--duplicates"): ["lots"],
     ("simulate", "--malformed"): ["1.5"],
+    ("simulate", "--anomaly"): ["spike:room_1:10", "boom:room_1:0:5", "spike:room_1:0:-5"],
+    ("simulate", "--labels"): ["{folder}", "{folder}/no/such/labels.json"],
     ("bridge", "--rooms"): ["0"],
     ("bridge", "--exit-when-idle"): ["abc", "-1"],
     ("bridge", "--client-id"): [""],
@@ -49,6 +51,14 @@ BAD_OPTIONS: dict[tuple[str, str], list[str]] = {
     ("stream", "--query-name"): ["my query/1"],
     ("stream", "--table"): ["s3://bucket/table", "{file}/table"],
     ("stream", "--timeout"): ["abc", "0"],
+    ("alerts", "--trigger"): ["abc"],
+    ("alerts", "--max-offsets-per-trigger"): ["0"],
+    ("alerts", "--starting-offsets"): ["beginning"],
+    ("alerts", "--watermark"): ["ten seconds"],
+    ("alerts", "--rooms"): ["0"],
+    ("alerts", "--query-name"): ["my query/1"],
+    ("alerts", "--table"): ["s3://bucket/table"],
+    ("alerts", "--timeout"): ["0"],
     ("demo", "--minutes"): ["abc", "0"],
     ("doctor", "--for"): ["kubernetes"],
     ("dashboard", "--host"): ["http://127.0.0.1", "127.0.0.1:5006"],
@@ -101,6 +111,7 @@ WITH_SERVICES_DOWN: dict[str, list[str]] = {
     "simulate": ["--duration", "1"],
     "bridge": ["--exit-when-idle", "1"],
     "stream": ["--until-caught-up", "--timeout", "30"],
+    "alerts": ["--until-caught-up", "--timeout", "30"],
     "doctor": [],
     "to-postgres": ["--until-caught-up", "--timeout", "5", "--dsn", "host=127.0.0.1 port=1 connect_timeout=2"],
 }
@@ -108,7 +119,7 @@ START_SERVICES = {"up", "demo"}
 # serves until stopped, also with Kafka down (its page says so): tests/test_dashboard.py
 SERVES_UNTIL_STOPPED = {"dashboard"}
 # these need a broker: with none, they must fail and say which one is not reachable
-NEED_A_BROKER = {"status", "topics", "simulate", "bridge", "stream"}
+NEED_A_BROKER = {"status", "topics", "simulate", "bridge", "stream", "alerts"}
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:

@@ -125,3 +125,20 @@ def test_default_path_comes_from_settings(tmp_path, monkeypatch):
         assert metadata.read_rooms(target)[7]["room_name"] == "CEO Office"
     finally:
         settings.get.cache_clear()
+
+
+def test_thresholds_cover_every_room_type_and_can_be_tuned(tmp_path):
+    path = metadata.init_metadata(tmp_path / "metadata.db")
+    with sqlite3.connect(path) as connection:
+        by_type = {row[0]: row[1:] for row in connection.execute(
+            "SELECT room_type, max_temperature, max_co2_ppm FROM thresholds")}  # fmt: skip
+    connection.close()
+    assert set(by_type) == {p.room_type for p in rooms.PROFILES}
+    assert by_type["server_room"] == (24.0, 1000)  # the example: a server room above 24 °C
+    tuned = metadata.update_threshold(path, "server_room", max_temperature=23.0)
+    assert tuned["max_temperature"] == 23.0
+    assert metadata.read_thresholds(path)["kitchen"]["max_temperature"] == by_type["kitchen"][0]
+    with pytest.raises(LabkitError):
+        metadata.update_threshold(path, "server_room", colour="red")
+    with pytest.raises(LabkitError):
+        metadata.update_threshold(path, "attic", max_temperature=30.0)

@@ -245,3 +245,113 @@ def test_an_accelerated_run_ends_now_so_no_reading_comes_from_the_future():
 def test_an_endless_accelerated_run_is_refused_with_what_to_do():
     with pytest.raises(LabkitError, match="--duration"):
         simulator.default_start(realtime=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# anomalies: each changes what it says, in its room and span only, and leaves a label
+# ---------------------------------------------------------------------------------------------
+
+ANOMALY_START = datetime(2026, 2, 10, 9, 0, tzinfo=timezone.utc)
+ANOMALIES = [
+    simulator.Anomaly("spike", "room_1", 10, 5),
+    simulator.Anomaly("drift", "room_4", 20, 40),
+    simulator.Anomaly("stuck", "room_6", 30, 20),
+    simulator.Anomaly("dropout", "room_2", 40, 15),
+    simulator.Anomaly("co2_empty", "room_5", 5, 10),
+]
+
+
+def by_room_and_time(messages):
+    return {(m.record["room_id"], event_time(m)): m.record for m in messages}
+
+
+@pytest.fixture(scope="module")
+def with_anomalies():
+    plain = by_room_and_time(simulator.generate(start=ANOMALY_START, duration=70, seed=3))
+    hit = by_room_and_time(simulator.generate(start=ANOMALY_START, duration=70, seed=3, anomalies=ANOMALIES))
+    return plain, hit
+
+
+def span(anomaly, room_id, at):
+    """Whether a reading of room_id at ``at`` lies inside the anomaly (computed from the label)."""
+    label = anomaly.label(ANOMALY_START)
+    return (room_id == label["room_id"]
+            and schema.parse_timestamp(label["start"]) <= at < schema.parse_timestamp(label["end"]))
+
+
+def test_anomalies_change_only_their_room_in_their_span(with_anomalies):
+    plain, hit = with_anomalies
+    changed = {key for key in plain if hit.get(key) != plain[key]}
+    # a drift starts from nothing and a stuck sensor repeats its first value: their first reading is as it was
+    inside = {(room_id, at) for room_id, at in plain for a in ANOMALIES if span(a, room_id, at)
+              and not (a.kind in ("drift", "stuck") and at == label_start(a))}
+    assert changed == inside
+    assert set(hit) <= set(plain)
+
+
+def label_start(anomaly):
+    return schema.parse_timestamp(anomaly.label(ANOMALY_START)["start"])
+
+
+def test_each_anomaly_does_what_its_kind_says(with_anomalies):
+    plain, hit = with_anomalies
+    spike, drift, stuck, dropout, co2 = ANOMALIES
+    for key, record in plain.items():
+        if span(spike, *key):
+            assert hit[key]["temperature"] == pytest.approx(record["temperature"] + 8.0)
+        if span(drift, *key):
+            lift = hit[key]["temperature"] - record["temperature"]
+            assert 0 <= lift <= 6.0 + 0.01
+        if span(dropout, *key):
+            assert key not in hit
+        if span(co2, *key):
+            assert (hit[key]["co2_ppm"], hit[key]["occupancy_count"], hit[key]["motion_detected"]) == (1600, 0, False)
+            assert record["occupancy_count"] > 0 or record["co2_ppm"] < 1000  # not already true of the room
+    drift_lifts = [hit[k]["temperature"] - plain[k]["temperature"] for k in sorted(plain) if span(drift, *k)]
+    assert drift_lifts[0] < 0.2 and drift_lifts[-1] > 5.5  # from nothing to nearly DRIFT_C, slowly
+    stuck_values = {tuple(v for f, v in hit[k].items() if f not in ("timestamp",)) for k in plain if span(stuck, *k)}
+    assert len(stuck_values) == 1
+    assert len({plain[k]["temperature"] for k in plain if span(stuck, *k)}) > 1  # the room itself moved
+
+
+def test_labels_say_kind_room_and_event_time_span(tmp_path):
+    labels = simulator.anomaly_labels(ANOMALIES[:1], ANOMALY_START)
+    assert labels == [{"kind": "spike", "room_id": "room_1",
+                       "start": "2026-02-10T09:00:10.000Z", "end": "2026-02-10T09:00:15.000Z"}]
+    path = tmp_path / "truth.json"
+    simulator.write_labels(path, simulator.anomaly_labels(ANOMALIES, ANOMALY_START))
+    assert [label["kind"] for label in simulator.read_labels(path)] == list(simulator.ANOMALY_KINDS)
+
+
+def test_anomalies_are_deterministic_and_mix_with_faults():
+    def run():
+        return list(simulator.generate(start=ANOMALY_START, duration=60, seed=9, anomalies=ANOMALIES, **FAULTS))
+    first, second = run(), run()
+    assert first == second
+    assert collections.Counter(m.kind for m in first)["malformed"] > 0
+
+
+def test_anomalies_given_as_text_like_the_command_line():
+    as_text = list(simulator.generate(start=ANOMALY_START, duration=20, anomalies=["spike:room_1:10:5"]))
+    as_objects = list(simulator.generate(start=ANOMALY_START, duration=20, anomalies=ANOMALIES[:1]))
+    assert as_text == as_objects
+
+
+@pytest.mark.parametrize("anomaly", ["spike:room_1:10", "boom:room_1:0:5", "spike:room_1:-1:5",
+                                     "spike:room_1:0:0", "spike:room_9:0:5", "spike:room_1:ten:5"])
+def test_bad_anomalies_are_refused_with_the_format(anomaly):
+    with pytest.raises(LabkitError) as error:
+        simulator.generate(start=ANOMALY_START, duration=20, anomalies=[anomaly])
+    assert error.value.next_step
+
+
+def test_simulate_command_injects_anomalies_and_writes_labels(tmp_path):
+    from labkit import cli
+
+    args = cli.build_parser().parse_args(["simulate", "--duration", "20", "--start", "2026-02-10T09:00:00.000Z",
+                                          "--anomaly", "dropout:room_3:5:10", "--anomaly", "spike:room_1:0:2"])
+    messages, labels = cli.simulation(args)
+    rooms_sent = [m.record["room_id"] for m in messages]
+    assert rooms_sent.count("room_3") == rooms_sent.count("room_4") - 20
+    assert [(label["kind"], label["start"]) for label in labels] == [
+        ("dropout", "2026-02-10T09:00:05.000Z"), ("spike", "2026-02-10T09:00:00.000Z")]
