@@ -125,7 +125,7 @@ def latency(session, s, room_count: int, seconds: float, trigger: str | None) ->
         simulator.publish(messages, realtime=True, progress_every=15)
         time.sleep(25)  # the last windows close only after watermark + a batch
     finally:
-        query.stop()
+        watch.stop_between_batches(query)
         running.stop()
         thread.join(30)
     excess = []

@@ -323,7 +323,7 @@ def cmd_stream(args: argparse.Namespace) -> None:
     query = pipeline.start(rows, s, query_name=args.query_name, table_path=table,
                            trigger=args.trigger or None, to_kafka=not args.no_kafka)  # fmt: skip
     print(f"streaming into {table} (checkpoint {s.checkpoint_path(args.query_name)}); Ctrl-C stops")
-    signal.signal(signal.SIGTERM, lambda *_: query.stop())
+    signal.signal(signal.SIGTERM, lambda *_: watch.stop_between_batches(query))
     try:
         if args.until_caught_up:
             watch.run_until_caught_up(query, room_ids, timeout=args.timeout)
@@ -332,7 +332,7 @@ def cmd_stream(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        query.stop()
+        watch.stop_between_batches(query)
         session.stop()
     if query.exception() is not None:
         raise LabkitError(f"the streaming query failed: {query.exception()}", "read the error above; "
@@ -356,7 +356,7 @@ def cmd_alerts(args: argparse.Namespace) -> None:
     query = alerts.start(rows, s, query_name=args.query_name, table_path=table, trigger=args.trigger or None)
     print(f"alerts into {table} and {names.ALERTS_TOPIC} (checkpoint {s.checkpoint_path(args.query_name)}); "
           "Ctrl-C stops")  # fmt: skip
-    signal.signal(signal.SIGTERM, lambda *_: query.stop())
+    signal.signal(signal.SIGTERM, lambda *_: watch.stop_between_batches(query))
     try:
         if args.until_caught_up:
             watch.run_until_caught_up(query, room_ids, timeout=args.timeout)
@@ -365,7 +365,7 @@ def cmd_alerts(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        query.stop()
+        watch.stop_between_batches(query)
         session.stop()
     if query.exception() is not None:
         raise LabkitError(f"the alert query failed: {query.exception()}", "read the error above; "

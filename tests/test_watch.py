@@ -79,3 +79,24 @@ def test_a_real_query_is_watched_until_it_has_read_everything(spark, published):
     assert table["rows in"].sum() == expected == spark.table("watch_count").first()[0]
     assert table["rows in"].max() <= 500
     assert last["numInputRows"] == 0, "caught up: the last batch found nothing new"
+
+
+@pytest.mark.spark
+def test_stop_between_batches_lets_the_running_batch_finish(spark, tmp_path):
+    """A plain stop() in the middle of a batch interrupts its foreachBatch function; this waits for it."""
+    import threading
+    import time
+
+    started, finished = threading.Event(), []
+
+    def slow_batch(batch, batch_id):
+        started.set()
+        time.sleep(2)  # the batch is busy when the stop comes
+        finished.append(batch.count())  # a Spark job: an interrupted batch never gets here
+
+    query = (spark.readStream.format("rate").option("rowsPerSecond", 5).load().writeStream
+             .option("checkpointLocation", str(tmp_path / "checkpoint")).foreachBatch(slow_batch).start())  # fmt: skip
+    assert started.wait(120), "no batch started"
+    watch.stop_between_batches(query)
+    assert not query.isActive
+    assert len(finished) >= 1, "the batch running at the stop was interrupted"
