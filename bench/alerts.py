@@ -48,9 +48,14 @@ from pathlib import Path
 
 WORK = Path(tempfile.mkdtemp(prefix="labkit-bench-alerts-"))
 SHIFT = 100 * int(os.environ.get("LABKIT_TEST_INSTANCE", "0"))
-ENV = {"LABKIT_MQTT_PORT": str(24883 + SHIFT), "LABKIT_KAFKA_PORT": str(29492 + SHIFT),
-       "LABKIT_KAFKA_CONTROLLER_PORT": str(29493 + SHIFT), "LABKIT_STATE_DIR": str(WORK / "state"),
-       "LABKIT_LAKE_ROOT": str(WORK / "lake"), "LABKIT_METADATA_DB": str(WORK / "metadata.db")}  # fmt: skip
+ENV = {
+    "LABKIT_MQTT_PORT": str(24883 + SHIFT),
+    "LABKIT_KAFKA_PORT": str(29492 + SHIFT),
+    "LABKIT_KAFKA_CONTROLLER_PORT": str(29493 + SHIFT),
+    "LABKIT_STATE_DIR": str(WORK / "state"),
+    "LABKIT_LAKE_ROOT": str(WORK / "lake"),
+    "LABKIT_METADATA_DB": str(WORK / "metadata.db"),
+}
 os.environ.update(ENV)
 
 from labkit import (  # noqa: E402
@@ -108,8 +113,9 @@ def precision_recall(session, s, minutes: float, per_kind: int):
     messages = list(simulator.generate(rooms=ROOMS, start=START, duration=minutes * 60, seed=15, anomalies=anomalies))
     sent = feed.through_bridge(messages, ROOMS, s)
     rows = alerts.build(session, s, ROOMS, starting_offsets=json.dumps(sent.before), max_offsets_per_trigger=4000)
-    query = alerts.start(rows, s, query_name="bench_alerts_a", table_path=s.table_path("bench_alerts_a"), trigger=None,
-                         to_kafka=False)  # fmt: skip
+    query = alerts.start(
+        rows, s, query_name="bench_alerts_a", table_path=s.table_path("bench_alerts_a"), trigger=None, to_kafka=False
+    )
     try:
         watch.run_until_caught_up(query, ROOMS, timeout=3600, s=s)
     finally:
@@ -127,13 +133,15 @@ def cost_per_batch(session, s, sent):
     """Median batch time of the windows job and of the alert job over the same backlog, 80 rows a batch."""
     offsets = json.dumps(sent.before)
     rows = pipeline.build(session, s, ROOMS, starting_offsets=offsets, max_offsets_per_trigger=80)
-    windows = pipeline.start(rows, s, query_name="bench_windows_b", table_path=s.table_path("bench_windows_b"),
-                             trigger=None)  # fmt: skip
+    windows = pipeline.start(
+        rows, s, query_name="bench_windows_b", table_path=s.table_path("bench_windows_b"), trigger=None
+    )
     progress = _run_for(windows, 40)
     windows_s = median_batch_s(progress)
     rows = alerts.build(session, s, ROOMS, starting_offsets=offsets, max_offsets_per_trigger=80)
-    alert_query = alerts.start(rows, s, query_name="bench_alerts_b", table_path=s.table_path("bench_alerts_b"),
-                               trigger=None)  # fmt: skip
+    alert_query = alerts.start(
+        rows, s, query_name="bench_alerts_b", table_path=s.table_path("bench_alerts_b"), trigger=None
+    )
     progress = _run_for(alert_query, 40)
     return windows_s, median_batch_s(progress)
 
@@ -156,8 +164,9 @@ def latency(session, s, seconds: float):
     """Real-time run with an anomaly every 15 s: (p50, p99, alerts measured)."""
     start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=2)
     kinds = ["spike", "co2_empty"]
-    anomalies = [simulator.Anomaly(kinds[k % 2], ROOMS[k % len(ROOMS)], 15.0 * (k + 1), 5)
-                 for k in range(int(seconds // 15) - 1)]  # fmt: skip
+    anomalies = [
+        simulator.Anomaly(kinds[k % 2], ROOMS[k % len(ROOMS)], 15.0 * (k + 1), 5) for k in range(int(seconds // 15) - 1)
+    ]
     alerts_before = topics.end_offsets([names.ALERTS_TOPIC], s)[names.ALERTS_TOPIC]
     rows = alerts.build(session, s, ROOMS, starting_offsets="latest")
     query = alerts.start(rows, s, query_name="bench_alerts_c", table_path=s.table_path("bench_alerts_c"))
@@ -183,9 +192,13 @@ def latency(session, s, seconds: float):
     delays = []
     for label in simulator.anomaly_labels(anomalies, start):
         begin = datetime.fromisoformat(label["start"].replace("Z", "+00:00")).timestamp()
-        seen = [at for (room, kind, event), at in first_seen.items() if room == label["room_id"]
-                and kind in alerts.DETECTED_BY[label["kind"]]
-                and 0 <= datetime.fromisoformat(event.replace("Z", "+00:00")).timestamp() - begin < 10]  # fmt: skip
+        seen = [
+            at
+            for (room, kind, event), at in first_seen.items()
+            if room == label["room_id"]
+            and kind in alerts.DETECTED_BY[label["kind"]]
+            and 0 <= datetime.fromisoformat(event.replace("Z", "+00:00")).timestamp() - begin < 10
+        ]
         if seen:
             delays.append(min(seen) - begin)
     delays.sort()
@@ -206,8 +219,10 @@ def main() -> None:
     lines = []
     if "q" not in skip:
         false = quiet_day()
-        lines.append(f"(q) a quiet day, 24 h of 8 rooms: {len(false)} alerts raised"
-                     + "".join(f"\n    {a['room_id']} {a['alert']} at {a['event_time']}: {a['detail']}" for a in false))
+        lines.append(
+            f"(q) a quiet day, 24 h of 8 rooms: {len(false)} alerts raised"
+            + "".join(f"\n    {a['room_id']} {a['alert']} at {a['event_time']}: {a['detail']}" for a in false)
+        )
     if {"a", "b", "c"} <= skip:
         print("\n".join(lines))
         return
@@ -221,13 +236,17 @@ def main() -> None:
         print(lines[-1], flush=True)
         if "b" not in skip:
             windows_s, alerts_s = cost_per_batch(session, s, sent)
-            lines.append(f"(b) 80 readings per batch: median batch windows job {windows_s:.2f} s, alert job "
-                         f"{alerts_s:.2f} s: the alert job adds {alerts_s:.2f} s per batch "
-                         f"({alerts_s / windows_s:.2f}x the windows job)")  # fmt: skip
+            lines.append(
+                f"(b) 80 readings per batch: median batch windows job {windows_s:.2f} s, alert job "
+                f"{alerts_s:.2f} s: the alert job adds {alerts_s:.2f} s per batch "
+                f"({alerts_s / windows_s:.2f}x the windows job)"
+            )
         if "c" not in skip:
             p50, p99, n = latency(session, s, args.latency_seconds)
-            lines.append(f"(c) real time, {n} anomalies: event time of the first anomalous reading -> alert in "
-                         f"{names.ALERTS_TOPIC}: p50 {p50:.2f} s, p99 {p99:.2f} s")  # fmt: skip
+            lines.append(
+                f"(c) real time, {n} anomalies: event time of the first anomalous reading -> alert in "
+                f"{names.ALERTS_TOPIC}: p50 {p50:.2f} s, p99 {p99:.2f} s"
+            )
         session.stop()
     finally:
         stack.down(s)

@@ -52,9 +52,13 @@ def publish_with_c_clients(files: dict[str, Path], port: str) -> None:
     """One mosquitto_pub per room, all at once, QoS 1; returns when all have finished."""
     from labkit import names
 
-    procs = [subprocess.Popen(["mosquitto_pub", "-p", port, "-q", "1", "-t", names.mqtt_topic(r), "-l",
-                               "-i", f"bench-pub-{r}"], stdin=open(path, "rb"))
-             for r, path in files.items()]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            ["mosquitto_pub", "-p", port, "-q", "1", "-t", names.mqtt_topic(r), "-l", "-i", f"bench-pub-{r}"],
+            stdin=open(path, "rb"),
+        )
+        for r, path in files.items()
+    ]
     for p in procs:
         if p.wait() != 0:
             raise SystemExit("mosquitto_pub failed")
@@ -99,8 +103,22 @@ def main() -> None:
     topics.ensure_topics(topics.lab_topics(room_ids))
     try:
         # 1. the broker's own ceiling
-        sub = subprocess.Popen(["mosquitto_sub", "-p", PORTS["LABKIT_MQTT_PORT"], "-q", "1", "-t", "telemetry/+",
-                                "-C", str(total), "-i", "bench-sub"], stdout=subprocess.DEVNULL)  # fmt: skip
+        sub = subprocess.Popen(
+            [
+                "mosquitto_sub",
+                "-p",
+                PORTS["LABKIT_MQTT_PORT"],
+                "-q",
+                "1",
+                "-t",
+                "telemetry/+",
+                "-C",
+                str(total),
+                "-i",
+                "bench-sub",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         time.sleep(0.5)
         started = time.monotonic()
         publish_with_c_clients(files, PORTS["LABKIT_MQTT_PORT"])
@@ -109,9 +127,12 @@ def main() -> None:
 
         # 2. the bridge draining a backlog queued for its persistent session
         def bridge_process():
-            return subprocess.Popen([sys.executable, "-m", "labkit", "bridge", "--rooms", str(args.rooms),
-                                     "--client-id", "bench-bridge"], env=env,
-                                    stdout=open(work / "bridge.log", "ab"), stderr=subprocess.STDOUT)  # fmt: skip
+            return subprocess.Popen(
+                [sys.executable, "-m", "labkit", "bridge", "--rooms", str(args.rooms), "--client-id", "bench-bridge"],
+                env=env,
+                stdout=open(work / "bridge.log", "ab"),
+                stderr=subprocess.STDOUT,
+            )
 
         def connected():
             return "-> Kafka" in (work / "bridge.log").read_text()

@@ -78,13 +78,21 @@ def main() -> None:
     n = int(os.environ.get("LABKIT_TEST_INSTANCE", "1"))
     work = Path(tempfile.mkdtemp(prefix="labkit-bench-memory-"))
     port = lambda base: str(base + 100 * n)  # noqa: E731  (the ports of the tests of instance N)
-    env = {**os.environ, "LABKIT_STATE_DIR": str(work / "state"), "LABKIT_LAKE_ROOT": str(work / "lake"),
-           "LABKIT_METADATA_DB": str(work / "data" / "metadata.db"),
-           "LABKIT_MQTT_PORT": port(21883), "LABKIT_KAFKA_PORT": port(29092),
-           "LABKIT_KAFKA_CONTROLLER_PORT": port(29093), "LABKIT_SPARK_MASTER_PORT": port(27077),
-           "LABKIT_SPARK_MASTER_UI_PORT": port(28080), "LABKIT_SPARK_WORKER_UI_PORT": port(28083),
-           "LABKIT_SPARK_MASTER": f"spark://127.0.0.1:{port(27077)}",
-           "LABKIT_SPARK_DRIVER_MEMORY": args.driver_memory, "SPARK_DAEMON_MEMORY": args.daemon_memory}  # fmt: skip
+    env = {
+        **os.environ,
+        "LABKIT_STATE_DIR": str(work / "state"),
+        "LABKIT_LAKE_ROOT": str(work / "lake"),
+        "LABKIT_METADATA_DB": str(work / "data" / "metadata.db"),
+        "LABKIT_MQTT_PORT": port(21883),
+        "LABKIT_KAFKA_PORT": port(29092),
+        "LABKIT_KAFKA_CONTROLLER_PORT": port(29093),
+        "LABKIT_SPARK_MASTER_PORT": port(27077),
+        "LABKIT_SPARK_MASTER_UI_PORT": port(28080),
+        "LABKIT_SPARK_WORKER_UI_PORT": port(28083),
+        "LABKIT_SPARK_MASTER": f"spark://127.0.0.1:{port(27077)}",
+        "LABKIT_SPARK_DRIVER_MEMORY": args.driver_memory,
+        "SPARK_DAEMON_MEMORY": args.daemon_memory,
+    }
     os.environ.update(env)
     from labkit import settings, stack
 
@@ -98,17 +106,35 @@ def main() -> None:
         sampler.start()
         notebook = ROOT / "notebooks" / f"{args.lesson}.ipynb"
         started = time.monotonic()
-        run = subprocess.Popen([sys.executable, "-m", "papermill", str(notebook), str(work / notebook.name),
-                                "-p", "minutes", "1", "--cwd", str(ROOT / "notebooks")], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(notebook),
+                str(work / notebook.name),
+                "-p",
+                "minutes",
+                "1",
+                "--cwd",
+                str(ROOT / "notebooks"),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         sampler.trees["notebook (papermill, kernel, drivers)"] = psutil.Process(run.pid)
         _, err = run.communicate()
         elapsed = time.monotonic() - started
     finally:
         sampler.done.set()
         stack.down(s)
-    print(f"{args.lesson} on spark://, minutes=1, driver heap {args.driver_memory}, master/worker heap "
-          f"{args.daemon_memory}: exit {run.returncode} after {elapsed:.0f} s")
+    print(
+        f"{args.lesson} on spark://, minutes=1, driver heap {args.driver_memory}, master/worker heap "
+        f"{args.daemon_memory}: exit {run.returncode} after {elapsed:.0f} s"
+    )
     if run.returncode:
         print(err[-2000:])
     print(f"{'process tree':<40}{'peak RSS MiB':>14}")

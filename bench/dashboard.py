@@ -100,8 +100,9 @@ def main() -> None:
     stop = threading.Event()
     feeder = threading.Thread(target=feed_at_seed_rate, args=(stop,), daemon=True)
     port = dashboard.free_port()
-    process = subprocess.Popen([sys.executable, "-m", "labkit", "dashboard", "--port", str(port)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labkit", "dashboard", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL
+    )
     driver = None
     try:
         feeder.start()
@@ -117,8 +118,10 @@ def main() -> None:
         for label, (cpu, rss, uss) in (("no page open", idle), ("one browser tab watching", viewed)):
             print(f"{label:28} {cpu:16.1f} {rss:13.0f} {uss:13.0f}")
         if latencies:
-            print(f"Kafka ack -> on the page ({len(latencies)} windows): median {latencies[len(latencies) // 2]:.2f} s, "
-                  f"max {latencies[-1]:.2f} s")
+            print(
+                f"Kafka ack -> on the page ({len(latencies)} windows): median {latencies[len(latencies) // 2]:.2f} s, "
+                f"max {latencies[-1]:.2f} s"
+            )
     finally:
         stop.set()
         if driver is not None:

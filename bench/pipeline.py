@@ -39,9 +39,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 WORK = Path(tempfile.mkdtemp(prefix="labkit-bench-pipeline-"))
-ENV = {"LABKIT_MQTT_PORT": "23883", "LABKIT_KAFKA_PORT": "29392", "LABKIT_KAFKA_CONTROLLER_PORT": "29393",
-       "LABKIT_STATE_DIR": str(WORK / "state"), "LABKIT_LAKE_ROOT": str(WORK / "lake"),
-       "LABKIT_METADATA_DB": str(WORK / "metadata.db")}  # fmt: skip
+ENV = {
+    "LABKIT_MQTT_PORT": "23883",
+    "LABKIT_KAFKA_PORT": "29392",
+    "LABKIT_KAFKA_CONTROLLER_PORT": "29393",
+    "LABKIT_STATE_DIR": str(WORK / "state"),
+    "LABKIT_LAKE_ROOT": str(WORK / "lake"),
+    "LABKIT_METADATA_DB": str(WORK / "metadata.db"),
+}
 os.environ.update(ENV)
 
 from confluent_kafka import Producer  # noqa: E402
@@ -140,13 +145,20 @@ def latency(session, s, room_count: int, seconds: float, trigger: str | None) ->
 
 
 def demo() -> tuple[float, float]:
-    env = {**os.environ, "LABKIT_MQTT_PORT": "23884", "LABKIT_KAFKA_PORT": "29394",
-           "LABKIT_KAFKA_CONTROLLER_PORT": "29395", "LABKIT_STATE_DIR": str(WORK / "demo-state"),
-           "LABKIT_LAKE_ROOT": str(WORK / "demo-lake"), "LABKIT_METADATA_DB": str(WORK / "demo.db")}  # fmt: skip
+    env = {
+        **os.environ,
+        "LABKIT_MQTT_PORT": "23884",
+        "LABKIT_KAFKA_PORT": "29394",
+        "LABKIT_KAFKA_CONTROLLER_PORT": "29395",
+        "LABKIT_STATE_DIR": str(WORK / "demo-state"),
+        "LABKIT_LAKE_ROOT": str(WORK / "demo-lake"),
+        "LABKIT_METADATA_DB": str(WORK / "demo.db"),
+    }
     log_dir = WORK / "demo-lake" / names.AGGREGATE_TABLE / "_delta_log"
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "labkit", "demo"], env=env,
-                               stdout=open(WORK / "demo.log", "w"), stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labkit", "demo"], env=env, stdout=open(WORK / "demo.log", "w"), stderr=subprocess.STDOUT
+    )
     first = None
     while process.poll() is None:
         if first is None and log_dir.exists():
@@ -165,8 +177,11 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=1_000_000, help="readings pre-filled for (a)")
     parser.add_argument("--latency-seconds", type=float, default=90, help="seconds of real-time publishing for (c)")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out, e.g. a,d")
-    parser.add_argument("--triggers", default=None,
-                        help='(c) triggers to compare, comma-separated, "" = as fast as possible (default: labkit stream\'s)')
+    parser.add_argument(
+        "--triggers",
+        default=None,
+        help='(c) triggers to compare, comma-separated, "" = as fast as possible (default: labkit stream\'s)',
+    )
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     s = settings.get()
@@ -178,21 +193,27 @@ def main() -> None:
         session = spark.get_session("labkit-bench", s)
         if "a" not in skip:
             rates = throughput(session, s, args.backlog)
-            lines.append(f"(a) backlog of {args.backlog:,}: dual sink {rates['dual']:8,.0f} rows/s, noop "
-                         f"{rates['noop']:8,.0f} rows/s: dual / noop = {rates['dual'] / rates['noop']:.2f}")  # fmt: skip
+            lines.append(
+                f"(a) backlog of {args.backlog:,}: dual sink {rates['dual']:8,.0f} rows/s, noop "
+                f"{rates['noop']:8,.0f} rows/s: dual / noop = {rates['dual'] / rates['noop']:.2f}"
+            )
         if "b" not in skip:
             steady = steady_state(session, s)
             (dual, dual90), (noop, noop90) = steady["dual"], steady["noop"]
-            lines.append(f"(b) 80 rows per batch: median batch dual {dual:.2f} s (p90 {dual90:.2f}), noop "
-                         f"{noop:.2f} s (p90 {noop90:.2f}): dual / noop = {dual / noop:.2f}")  # fmt: skip
+            lines.append(
+                f"(b) 80 rows per batch: median batch dual {dual:.2f} s (p90 {dual90:.2f}), noop "
+                f"{noop:.2f} s (p90 {noop90:.2f}): dual / noop = {dual / noop:.2f}"
+            )
         if "c" not in skip:
             default = cli.build_parser().parse_args(["stream"]).trigger  # labkit stream's default
             triggers = default.split(",") if args.triggers is None else args.triggers.split(",")
             for trigger in triggers:
                 for room_count in (8, 80):
                     p50, p99, windows = latency(session, s, room_count, args.latency_seconds, trigger or None)
-                    lines.append(f"(c) trigger {trigger or 'as fast as possible'!r}, {room_count} rooms, {windows} windows: "
-                                 f"latency excess over window_end + watermark p50 {p50:.2f} s, p99 {p99:.2f} s")  # fmt: skip
+                    lines.append(
+                        f"(c) trigger {trigger or 'as fast as possible'!r}, {room_count} rooms, {windows} windows: "
+                        f"latency excess over window_end + watermark p50 {p50:.2f} s, p99 {p99:.2f} s"
+                    )
         session.stop()
     finally:
         stack.down(s)

@@ -36,17 +36,27 @@ from pathlib import Path
 import psutil
 
 WORK = Path(tempfile.mkdtemp(prefix="labkit-bench-soak-"))
-ENV = {"LABKIT_MQTT_PORT": "24883", "LABKIT_KAFKA_PORT": "29492", "LABKIT_KAFKA_CONTROLLER_PORT": "29493",
-       "LABKIT_KAFKA_HEAP": "1g", "LABKIT_STATE_DIR": str(WORK / "state"), "LABKIT_LAKE_ROOT": str(WORK / "lake"),
-       "LABKIT_METADATA_DB": str(WORK / "metadata.db")}  # fmt: skip
+ENV = {
+    "LABKIT_MQTT_PORT": "24883",
+    "LABKIT_KAFKA_PORT": "29492",
+    "LABKIT_KAFKA_CONTROLLER_PORT": "29493",
+    "LABKIT_KAFKA_HEAP": "1g",
+    "LABKIT_STATE_DIR": str(WORK / "state"),
+    "LABKIT_LAKE_ROOT": str(WORK / "lake"),
+    "LABKIT_METADATA_DB": str(WORK / "metadata.db"),
+}
 os.environ.update(ENV)
 
 from labkit import metadata, names, reference, schema, settings, stack, topics  # noqa: E402
 
 
 def labkit(*args: str, log: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "labkit", *args], stdout=open(WORK / log, "w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "labkit", *args],
+        stdout=open(WORK / log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def tree_rss_mb(process: psutil.Process) -> float:
@@ -88,14 +98,24 @@ def main() -> None:
         metadata.init_metadata(s.metadata_db, n_rooms=args.rooms)
         before = topics.end_offsets(raw, s)
         processes["bridge"] = labkit("bridge", "--rooms", str(args.rooms), log="bridge.log")
-        processes["stream job"] = labkit("stream", "--rooms", str(args.rooms), "--trigger", "",
-                                         "--starting-offsets", json.dumps(before), log="stream.log")  # fmt: skip
+        processes["stream job"] = labkit(
+            "stream",
+            "--rooms",
+            str(args.rooms),
+            "--trigger",
+            "",
+            "--starting-offsets",
+            json.dumps(before),
+            log="stream.log",
+        )
         time.sleep(20)  # Spark starting; the bridge subscribed
         half = args.rooms // 2
         for i, part in enumerate((room_ids[:half], room_ids[half:])):
             processes[f"simulator {i + 1}"] = subprocess.Popen(
                 [sys.executable, "-c", SIMULATE, json.dumps(part), str(args.minutes * 60)],
-                stdout=open(WORK / f"simulator-{i + 1}.log", "w"), stderr=subprocess.STDOUT)  # fmt: skip
+                stdout=open(WORK / f"simulator-{i + 1}.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
         watched = {name: psutil.Process(p.pid) for name, p in processes.items()}
         watched["kafka"] = stack.running_process(s, "kafka")
         watched["mqtt"] = stack.running_process(s, "mqtt")
@@ -104,8 +124,11 @@ def main() -> None:
             for name, process in watched.items():
                 samples[name].append(tree_rss_mb(process))
             lags.append((time.monotonic() - started, lag(s, Path(s.checkpoint_path(names.AGGREGATE_QUERY)), raw)))
-            print(f"{time.monotonic() - started:5.0f} s  lag {lags[-1][1]:>7,}  "
-                  + "  ".join(f"{n} {v[-1]:.0f} MB" for n, v in samples.items()), flush=True)  # fmt: skip
+            print(
+                f"{time.monotonic() - started:5.0f} s  lag {lags[-1][1]:>7,}  "
+                + "  ".join(f"{n} {v[-1]:.0f} MB" for n, v in samples.items()),
+                flush=True,
+            )
             time.sleep(10)
         deadline = time.monotonic() + args.catch_up
         while lag(s, Path(s.checkpoint_path(names.AGGREGATE_QUERY)), raw) > 0 and time.monotonic() < deadline:
@@ -120,14 +143,20 @@ def main() -> None:
         records = reference.records_between(before, after, s)
         dead = topics.end_offsets([names.DLQ_TOPIC], s)[names.DLQ_TOPIC]["0"]
         newest = max(schema.parse_timestamp(r["timestamp"]) for _, _, r in records)
-        expected = {(w["room_id"], w["window_start"]) for w in reference.windows(
-            records, metadata.read_rooms(s.metadata_db), newest - timedelta(seconds=10))}  # fmt: skip
+        expected = {
+            (w["room_id"], w["window_start"])
+            for w in reference.windows(records, metadata.read_rooms(s.metadata_db), newest - timedelta(seconds=10))
+        }
         written = collections.Counter(windows_in_delta(s))
         print(f"\nsoak: {args.rooms} rooms, {args.minutes:g} min, {published / (args.minutes * 60):,.0f} readings/s")
-        print(f"readings published {published:,}, in Kafka {len(records):,}, lost {published - len(records):,}, "
-              f"dead letters {dead:,}")  # fmt: skip
-        print(f"windows expected {len(expected):,}, in Delta {len(written):,}, missing {len(expected - set(written)):,}, "
-              f"not expected {len(set(written) - expected):,}, written twice {sum(1 for n in written.values() if n > 1):,}")  # fmt: skip
+        print(
+            f"readings published {published:,}, in Kafka {len(records):,}, lost {published - len(records):,}, "
+            f"dead letters {dead:,}"
+        )
+        print(
+            f"windows expected {len(expected):,}, in Delta {len(written):,}, missing {len(expected - set(written)):,}, "
+            f"not expected {len(set(written) - expected):,}, written twice {sum(1 for n in written.values() if n > 1):,}"
+        )
         print(f"lag at the end of publishing {lags[-1][1]:,} records, after catching up {end_lag:,}")
         for name, values in samples.items():
             print(f"RSS {name:12s} start {values[0]:7.0f} MB, end {values[-1]:7.0f} MB, max {max(values):7.0f} MB")
@@ -146,7 +175,12 @@ def windows_in_delta(s) -> list[tuple[str, datetime]]:
     from labkit import spark
 
     session = spark.get_session("labkit-soak-check", s)
-    rows = session.read.format("delta").load(s.table_path(names.AGGREGATE_TABLE)).select("room_id", "window_start").collect()
+    rows = (
+        session.read.format("delta")
+        .load(s.table_path(names.AGGREGATE_TABLE))
+        .select("room_id", "window_start")
+        .collect()
+    )
     session.stop()
     return [(r.room_id, r.window_start.replace(tzinfo=timezone.utc)) for r in rows]
 

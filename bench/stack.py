@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def labkit(env: dict, *args: str) -> float:
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "labkit", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "labkit", *args], env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
     return time.monotonic() - started
 
 
@@ -40,8 +39,12 @@ def tree_rss_mb(pid: int) -> float:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="labkit-bench-"))
-    base = {**os.environ, "LABKIT_MQTT_PORT": "21983", "LABKIT_KAFKA_PORT": "29192",
-            "LABKIT_KAFKA_CONTROLLER_PORT": "29193"}  # fmt: skip
+    base = {
+        **os.environ,
+        "LABKIT_MQTT_PORT": "21983",
+        "LABKIT_KAFKA_PORT": "29192",
+        "LABKIT_KAFKA_CONTROLLER_PORT": "29193",
+    }
     cold = {**base, "LABKIT_JARS_DIR": str(work / "empty-cache"), "LABKIT_STATE_DIR": str(work / "s1")}
     t_cold = labkit(cold, "up")
     labkit(cold, "down")
@@ -58,10 +61,18 @@ def main() -> None:
     spark_times = []
     for _ in range(3):
         out = subprocess.run(
-            [sys.executable, "-c", "import time; t=time.monotonic(); from labkit import spark; "
-             "s=spark.get_session(verbose=False); print(time.monotonic()-t); s.stop()"],
-            env=warm, capture_output=True, text=True, check=True, cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                "import time; t=time.monotonic(); from labkit import spark; "
+                "s=spark.get_session(verbose=False); print(time.monotonic()-t); s.stop()",
+            ],
+            env=warm,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         spark_times.append(float(out.stdout.strip().splitlines()[-1]))
 
     print(f"labkit up, empty jar cache : {t_cold:6.1f} s")
@@ -69,8 +80,10 @@ def main() -> None:
     for name, mb in rss.items():
         print(f"idle RSS {name:<17} : {mb:6.0f} MiB")
     print(f"idle RSS total             : {sum(rss.values()):6.0f} MiB")
-    print(f"SparkSession start (local) : {statistics.median(spark_times):6.1f} s median of "
-          f"{', '.join(f'{t:.1f}' for t in spark_times)}")
+    print(
+        f"SparkSession start (local) : {statistics.median(spark_times):6.1f} s median of "
+        f"{', '.join(f'{t:.1f}' for t in spark_times)}"
+    )
 
 
 if __name__ == "__main__":

@@ -66,18 +66,24 @@ MEASURED_FIELDS = tuple(name for name in schema.RAW_FIELD_NAMES if name not in (
 
 #: One alert row (Delta table ``alerts``, a message of ``telemetry.alerts``).
 ALERT_COLUMNS = ("room_id", "alert", "state", "event_time", "value", "limit", "detail")
-ALERT_SCHEMA_DDL = ("room_id STRING, alert STRING, state STRING, event_time TIMESTAMP, value DOUBLE, "
-                    "`limit` DOUBLE, detail STRING")  # fmt: skip
+ALERT_SCHEMA_DDL = (
+    "room_id STRING, alert STRING, state STRING, event_time TIMESTAMP, value DOUBLE, `limit` DOUBLE, detail STRING"
+)
 
 
 # ---------------------------------------------------------------- the detectors, plain Python
 
 
 def _alert(room_id: str, alert: str, state: str, at: float, value=None, limit=None, detail: str = "") -> dict:
-    return {"room_id": room_id, "alert": alert, "state": state,
-            "event_time": datetime.fromtimestamp(at, timezone.utc).replace(tzinfo=None),
-            "value": None if value is None else float(value), "limit": None if limit is None else float(limit),
-            "detail": detail}  # fmt: skip
+    return {
+        "room_id": room_id,
+        "alert": alert,
+        "state": state,
+        "event_time": datetime.fromtimestamp(at, timezone.utc).replace(tzinfo=None),
+        "value": None if value is None else float(value),
+        "limit": None if limit is None else float(limit),
+        "detail": detail,
+    }
 
 
 @dataclasses.dataclass
@@ -128,19 +134,32 @@ class RoomWatch:
             st["silent_after_s"] = float(limits["silent_after_s"])
         temperature = values["temperature"]
         if limits.get("max_temperature") is not None:
-            out += self._episode("temperature_high", temperature > limits["max_temperature"], t, temperature,
-                                 limits["max_temperature"], f"{temperature:.2f} °C")  # fmt: skip
+            out += self._episode(
+                "temperature_high",
+                temperature > limits["max_temperature"],
+                t,
+                temperature,
+                limits["max_temperature"],
+                f"{temperature:.2f} °C",
+            )
         if limits.get("max_co2_ppm") is not None:
             co2 = values["co2_ppm"]
-            out += self._episode("co2_high", co2 > limits["max_co2_ppm"], t, co2, limits["max_co2_ppm"],
-                                 f"{co2} ppm with {values['occupancy_count']} people in")  # fmt: skip
+            out += self._episode(
+                "co2_high",
+                co2 > limits["max_co2_ppm"],
+                t,
+                co2,
+                limits["max_co2_ppm"],
+                f"{co2} ppm with {values['occupancy_count']} people in",
+            )
         baseline = st.get("baseline")
         if baseline is None:
             st["baseline"] = baseline = temperature
         if limits.get("spike_delta_c") is not None:
             away = abs(temperature - baseline) > limits["spike_delta_c"]
-            out += self._episode("spike", away, t, temperature, baseline,
-                                 f"{temperature:.2f} °C against a baseline of {baseline:.2f} °C")  # fmt: skip
+            out += self._episode(
+                "spike", away, t, temperature, baseline, f"{temperature:.2f} °C against a baseline of {baseline:.2f} °C"
+            )
             if away:  # the baseline must not learn the spike, or a long one would become normal
                 return out + self._stuck(t, values, limits)
         st["baseline"] = baseline + BASELINE_WEIGHT * (temperature - baseline)
@@ -154,8 +173,14 @@ class RoomWatch:
         if limits.get("stuck_after_s") is None:
             return []
         stuck_for = t - st["same_since"]
-        return self._episode("stuck", stuck_for >= limits["stuck_after_s"], t, stuck_for, limits["stuck_after_s"],
-                             f"the same values for {stuck_for:.0f} s")  # fmt: skip
+        return self._episode(
+            "stuck",
+            stuck_for >= limits["stuck_after_s"],
+            t,
+            stuck_for,
+            limits["stuck_after_s"],
+            f"the same values for {stuck_for:.0f} s",
+        )
 
     def silent_deadline(self) -> float | None:
         """When the room counts as silent if nothing more arrives (event time), or None."""
@@ -170,8 +195,17 @@ class RoomWatch:
             return []
         open_["silent"] = None
         quiet_for = at - self.state["last_t"]
-        return [_alert(self.room_id, "silent", "raised", at, quiet_for, self.state.get("silent_after_s"),
-                       f"no reading for {quiet_for:.0f} s")]  # fmt: skip
+        return [
+            _alert(
+                self.room_id,
+                "silent",
+                "raised",
+                at,
+                quiet_for,
+                self.state.get("silent_after_s"),
+                f"no reading for {quiet_for:.0f} s",
+            )
+        ]
 
 
 def watch_readings(records: Iterable[dict], limits_by_room: dict[str, dict]) -> list[dict]:
@@ -256,17 +290,21 @@ def read_limits(spark, s: settings_module.Settings | None = None):
     return rooms.join(thresholds, "room_type", "left").drop("room_type")
 
 
-def build(spark, s: settings_module.Settings | None = None, room_ids=None, watermark: str = WATERMARK,
-          **source_options):  # fmt: skip
+def build(
+    spark, s: settings_module.Settings | None = None, room_ids=None, watermark: str = WATERMARK, **source_options
+):
     """read_raw -> parse -> watermark -> join the limits -> the detectors per room: alert rows."""
     from pyspark.sql import functions as F
 
     s = s or settings_module.get()
-    readings = pipeline.with_watermark(pipeline.parse(pipeline.read_raw(spark, room_ids, s=s, **source_options)),
-                                       watermark)  # fmt: skip
+    readings = pipeline.with_watermark(
+        pipeline.parse(pipeline.read_raw(spark, room_ids, s=s, **source_options)), watermark
+    )
     with_limits = readings.join(F.broadcast(read_limits(spark, s)), "room_id", "left")
     return with_limits.groupBy("room_id").transformWithStateInPandas(
-        statefulProcessor=_processor_class()(), outputStructType=ALERT_SCHEMA_DDL, outputMode="Append",
+        statefulProcessor=_processor_class()(),
+        outputStructType=ALERT_SCHEMA_DDL,
+        outputMode="Append",
         timeMode="EventTime",
     )
 
@@ -276,12 +314,21 @@ def to_kafka_messages(alerts):
     from pyspark.sql import functions as F
 
     options = {"timestampFormat": schema.SPARK_TIMESTAMP_FORMAT}
-    return alerts.select(F.lit(ALERTS_TOPIC).alias("topic"), F.col("room_id").alias("key"),
-                         F.to_json(F.struct(*ALERT_COLUMNS), options).alias("value"))  # fmt: skip
+    return alerts.select(
+        F.lit(ALERTS_TOPIC).alias("topic"),
+        F.col("room_id").alias("key"),
+        F.to_json(F.struct(*ALERT_COLUMNS), options).alias("value"),
+    )
 
 
-def start(alerts, s: settings_module.Settings | None = None, query_name: str = ALERTS_QUERY,
-          table_path: str | None = None, trigger: str | None = "5 seconds", to_kafka: bool = True):  # fmt: skip
+def start(
+    alerts,
+    s: settings_module.Settings | None = None,
+    query_name: str = ALERTS_QUERY,
+    table_path: str | None = None,
+    trigger: str | None = "5 seconds",
+    to_kafka: bool = True,
+):
     """Start the alert query: Kafka ``telemetry.alerts`` + Delta ``alerts`` through pipeline.batch_writer.
 
     ``transformWithStateInPandas`` keeps its state in RocksDB: the provider is set on the session
@@ -295,10 +342,15 @@ def start(alerts, s: settings_module.Settings | None = None, query_name: str = A
     checkpoint = s.checkpoint_path(query_name)
     if to_kafka:
         topics.ensure_topics([ALERTS_TOPIC], s=s)
-    write = pipeline.batch_writer(table_path, query_name, checkpoint, s.kafka_bootstrap if to_kafka else None,
-                                  to_kafka_messages)  # fmt: skip
-    writer = (alerts.writeStream.queryName(query_name).outputMode("append")
-              .option("checkpointLocation", checkpoint).foreachBatch(write))  # fmt: skip
+    write = pipeline.batch_writer(
+        table_path, query_name, checkpoint, s.kafka_bootstrap if to_kafka else None, to_kafka_messages
+    )
+    writer = (
+        alerts.writeStream.queryName(query_name)
+        .outputMode("append")
+        .option("checkpointLocation", checkpoint)
+        .foreachBatch(write)
+    )
     writer = writer.trigger(processingTime=trigger) if trigger else writer
     conf = alerts.sparkSession.conf
     key = "spark.sql.streaming.stateStore.providerClass"
@@ -338,8 +390,11 @@ def matches(alert: dict, label: dict) -> bool:
     """Whether a raised ``alert`` is one of ``label``'s: its room, a kind that finds it, in its span."""
     at = _as_utc(alert["event_time"])
     start, end = _as_utc(label["start"]), _as_utc(label["end"])
-    return (alert["room_id"] == label["room_id"] and alert["alert"] in DETECTED_BY[label["kind"]]
-            and start <= at <= end + timedelta(seconds=GRACE_S))  # fmt: skip
+    return (
+        alert["room_id"] == label["room_id"]
+        and alert["alert"] in DETECTED_BY[label["kind"]]
+        and start <= at <= end + timedelta(seconds=GRACE_S)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,10 +423,20 @@ class Score:
 def score(alerts: Sequence[dict], labels: Sequence[dict]) -> Score:
     """Score alert rows (``raised`` ones count) against the simulator's labels."""
     raised = [a for a in alerts if a["state"] == "raised"]
-    found = {kind: (sum(any(matches(a, lb) for a in raised) for lb in labels if lb["kind"] == kind),
-                    sum(lb["kind"] == kind for lb in labels)) for kind in DETECTED_BY}  # fmt: skip
-    true_alerts = {kind: (sum(any(matches(a, lb) for lb in labels) for a in raised if a["alert"] == kind),
-                          sum(a["alert"] == kind for a in raised)) for kind in ALERT_KINDS}  # fmt: skip
+    found = {
+        kind: (
+            sum(any(matches(a, lb) for a in raised) for lb in labels if lb["kind"] == kind),
+            sum(lb["kind"] == kind for lb in labels),
+        )
+        for kind in DETECTED_BY
+    }
+    true_alerts = {
+        kind: (
+            sum(any(matches(a, lb) for lb in labels) for a in raised if a["alert"] == kind),
+            sum(a["alert"] == kind for a in raised),
+        )
+        for kind in ALERT_KINDS
+    }
     return Score(found, true_alerts)
 
 

@@ -42,8 +42,12 @@ DEFAULT_CLIENT_ID = "labkit-bridge"
 class Bridge:
     """One bridge process: an MQTT subscriber, a Kafka producer, and the counters between them."""
 
-    def __init__(self, s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
-                 client_id: str = DEFAULT_CLIENT_ID):  # fmt: skip
+    def __init__(
+        self,
+        s: settings_module.Settings | None = None,
+        room_count: int = names.DEFAULT_ROOM_COUNT,
+        client_id: str = DEFAULT_CLIENT_ID,
+    ):
         self.settings = s or settings_module.get()
         self.known_rooms = set(names.room_ids(room_count))
         self.client_id = client_id
@@ -62,16 +66,23 @@ class Bridge:
 
     def _connect_kafka(self) -> Producer:
         topics.ensure_topics(topics.lab_topics(sorted(self.known_rooms)), s=self.settings)
-        return Producer(topics.client_config(self.settings, **{
-            "enable.idempotence": True,  # implies acks=all and ordered retries
-            "acks": "all",
-            "linger.ms": 5,  # a few ms of batching: many times the throughput, little latency
-            "client.id": self.client_id,
-        }))  # fmt: skip
+        return Producer(
+            topics.client_config(
+                self.settings,
+                **{
+                    "enable.idempotence": True,  # implies acks=all and ordered retries
+                    "acks": "all",
+                    "linger.ms": 5,  # a few ms of batching: many times the throughput, little latency
+                    "client.id": self.client_id,
+                },
+            )
+        )
 
     def _connect_mqtt(self):
         return mqtt.connect(
-            self.client_id, self.settings.mqtt_host, self.settings.mqtt_port,
+            self.client_id,
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
             clean_session=False,  # a persistent session: the broker queues while we are away
             manual_ack=True,  # acknowledge after Kafka confirms, not on arrival
             # subscribe on every (re)connect; QoS 1 so the broker queues for us
@@ -101,8 +112,10 @@ class Bridge:
             result = schema.check_event_time(result.record, received_at, self.settings.max_event_ahead_s)
         topic_room = message.topic.split("/", 1)[-1]
         if result.ok and result.record["room_id"] != topic_room:
-            result = schema.ValidationResult(reason="topic_mismatch", message=(
-                f"room_id {result.record['room_id']!r} arrived on MQTT topic {message.topic!r}"))  # fmt: skip
+            result = schema.ValidationResult(
+                reason="topic_mismatch",
+                message=(f"room_id {result.record['room_id']!r} arrived on MQTT topic {message.topic!r}"),
+            )
         if result.ok:
             room = result.record["room_id"]
             target, headers = topics.raw_topic(room), None
@@ -144,8 +157,11 @@ class Bridge:
     def counters(self) -> str:
         rejected = sum(self.rejected.values())
         reasons = ", ".join(f"{r} {n}" for r, n in sorted(self.rejected.items()))
-        return (f"received {self.received:,}, produced {self.produced:,}, rejected {rejected:,}"
-                + (f" ({reasons})" if reasons else "") + (f", failed {self.failed:,}" if self.failed else ""))  # fmt: skip
+        return (
+            f"received {self.received:,}, produced {self.produced:,}, rejected {rejected:,}"
+            + (f" ({reasons})" if reasons else "")
+            + (f", failed {self.failed:,}" if self.failed else "")
+        )
 
     def run(self, idle_exit: float | None = None, progress_every: float | None = 5.0) -> None:
         """Bridge until :meth:`stop` is called (or, with ``idle_exit``, after that many idle seconds)."""
@@ -153,8 +169,11 @@ class Bridge:
         self._mqtt = self._connect_mqtt()
         ticker = progress.Ticker("bridge:", every=progress_every or 5.0)
         if progress_every:
-            ticker.update(f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {names.MQTT_TOPIC_FILTER} "
-                          f"-> Kafka {self.settings.kafka_bootstrap}", force=True)  # fmt: skip
+            ticker.update(
+                f"{self.settings.mqtt_host}:{self.settings.mqtt_port} {names.MQTT_TOPIC_FILTER} "
+                f"-> Kafka {self.settings.kafka_bootstrap}",
+                force=True,
+            )
         started = time.monotonic()
         last_count, last_time = 0, started
         try:
@@ -186,8 +205,12 @@ class Bridge:
             self._mqtt.loop_stop()
 
 
-def run_until_signal(s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
-                     idle_exit: float | None = None, client_id: str = DEFAULT_CLIENT_ID) -> Bridge:  # fmt: skip
+def run_until_signal(
+    s: settings_module.Settings | None = None,
+    room_count: int = names.DEFAULT_ROOM_COUNT,
+    idle_exit: float | None = None,
+    client_id: str = DEFAULT_CLIENT_ID,
+) -> Bridge:
     """Run a bridge in the foreground until Ctrl-C or SIGTERM (``labkit bridge``)."""
     bridge = Bridge(s, room_count, client_id)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -196,8 +219,12 @@ def run_until_signal(s: settings_module.Settings | None = None, room_count: int 
     return bridge
 
 
-def start_in_background(s: settings_module.Settings | None = None, room_count: int = names.DEFAULT_ROOM_COUNT,
-                        client_id: str = DEFAULT_CLIENT_ID, timeout: float = 60) -> tuple[Bridge, threading.Thread]:  # fmt: skip
+def start_in_background(
+    s: settings_module.Settings | None = None,
+    room_count: int = names.DEFAULT_ROOM_COUNT,
+    client_id: str = DEFAULT_CLIENT_ID,
+    timeout: float = 60,
+) -> tuple[Bridge, threading.Thread]:
     """Run a bridge in a thread of this process (for notebooks); call ``bridge.stop()`` to end it.
 
     Returns once the broker has confirmed the subscription: a reading published before that
@@ -210,6 +237,8 @@ def start_in_background(s: settings_module.Settings | None = None, room_count: i
     while not bridge.ready.wait(0.2):
         if not thread.is_alive() or time.monotonic() > deadline:
             bridge.stop()
-            raise LabkitError("the bridge did not subscribe to MQTT in time",
-                              "check `labkit status`; the error above (if any) says why")  # fmt: skip
+            raise LabkitError(
+                "the bridge did not subscribe to MQTT in time",
+                "check `labkit status`; the error above (if any) says why",
+            )
     return bridge, thread

@@ -23,8 +23,10 @@ import math
 from typing import Any, NoReturn, Sequence
 
 #: Printed in every TodoError so a learner knows where help is.
-TODO_HELP = ("Write your code in place of this line (the text above the cell says what to do), "
-             "then run the cell again. Stuck? The matching notebook in solutions/ has one answer.")
+TODO_HELP = (
+    "Write your code in place of this line (the text above the cell says what to do), "
+    "then run the cell again. Stuck? The matching notebook in solutions/ has one answer."
+)
 
 
 class TodoError(NotImplementedError):
@@ -81,11 +83,15 @@ def expect_columns(frame, columns: Sequence[str], hint: str | None = None, exact
     have = _columns(frame)
     missing = [c for c in columns if c not in have]
     if missing:
-        _fail(f"missing column(s) {missing}; the frame has {have}",
-              hint or "name each result column with .alias('<name>')")  # fmt: skip
+        _fail(
+            f"missing column(s) {missing}; the frame has {have}",
+            hint or "name each result column with .alias('<name>')",
+        )
     if exact and have != list(columns):
-        _fail(f"expected exactly the columns {list(columns)}, in that order; got {have}",
-              hint or "select the columns in this order with .select(...)")  # fmt: skip
+        _fail(
+            f"expected exactly the columns {list(columns)}, in that order; got {have}",
+            hint or "select the columns in this order with .select(...)",
+        )
     passed(f"columns {list(columns)} present")
 
 
@@ -99,8 +105,15 @@ def _same(a: Any, b: Any, rel_tol: float) -> bool:
     return a == b
 
 
-def expect_equal_frames(actual, expected, key: Sequence[str] | None = None, rel_tol: float = 1e-9,
-                        what: str = "rows", hint: str | None = None, show: int = 5) -> None:  # fmt: skip
+def expect_equal_frames(
+    actual,
+    expected,
+    key: Sequence[str] | None = None,
+    rel_tol: float = 1e-9,
+    what: str = "rows",
+    hint: str | None = None,
+    show: int = 5,
+) -> None:
     """The two frames hold the same rows (order ignored; floats compared with ``rel_tol``).
 
     ``key`` names the columns that identify a row (e.g. ``["room_id", "window_start"]``); the
@@ -112,8 +125,10 @@ def expect_equal_frames(actual, expected, key: Sequence[str] | None = None, rel_
     columns = list(want.columns)
     missing = [c for c in columns if c not in got.columns]
     if missing:
-        _fail(f"{what}: the result lacks column(s) {missing}; it has {list(got.columns)}",
-              hint or "name each result column with .alias('<name>')")  # fmt: skip
+        _fail(
+            f"{what}: the result lacks column(s) {missing}; it has {list(got.columns)}",
+            hint or "name each result column with .alias('<name>')",
+        )
     key = list(key or columns)
 
     def index(frame) -> dict:
@@ -144,6 +159,8 @@ def expect_equal_frames(actual, expected, key: Sequence[str] | None = None, rel_
     if differing:
         problems.append(f"{len(differing)} {what} differ, e.g. " + "; ".join(differing[:show]))
     if problems:
-        _fail(f"{what} are not the same ({len(got)} in the result, {len(want)} expected):\n  "
-              + "\n  ".join(problems), hint)  # fmt: skip
+        _fail(
+            f"{what} are not the same ({len(got)} in the result, {len(want)} expected):\n  " + "\n  ".join(problems),
+            hint,
+        )
     passed(f"{len(got)} {what} equal the expected ones")

@@ -117,7 +117,7 @@ def interval_seconds(text: str) -> float:
 
 def spark_interval(text: str) -> str:
     if interval_seconds(text) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration above 0 such as \"10 seconds\" or \"1 minute\"")
+        raise argparse.ArgumentTypeError(f'{text!r} is not a duration above 0 such as "10 seconds" or "1 minute"')
     return text
 
 
@@ -133,8 +133,10 @@ def starting_offsets(text: str) -> str:
     except ValueError:
         offsets = None
     if not isinstance(offsets, dict):
-        raise argparse.ArgumentTypeError(f"{text!r} is not earliest, latest or a JSON object of offsets "
-                                         '(e.g. \'{"telemetry.room_1": {"0": 42}}\')')  # fmt: skip
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not earliest, latest or a JSON object of offsets "
+            '(e.g. \'{"telemetry.room_1": {"0": 42}}\')'
+        )
     return text
 
 
@@ -204,7 +206,6 @@ def client_id(text: str) -> str:
     return text
 
 
-
 def cmd_up(args: argparse.Namespace) -> None:
     from labkit import doctor, stack
 
@@ -226,7 +227,9 @@ def cmd_status(args: argparse.Namespace) -> None:
     print(stack.format_status(statuses))
     broken = [st for st in statuses if not st.healthy]
     if args.check and broken:
-        raise LabkitError("not healthy: " + ", ".join(f"{st.name} at {st.endpoint}" for st in broken), "run `labkit up`")
+        raise LabkitError(
+            "not healthy: " + ", ".join(f"{st.name} at {st.endpoint}" for st in broken), "run `labkit up`"
+        )
 
 
 def cmd_settings(args: argparse.Namespace) -> None:
@@ -276,10 +279,18 @@ def simulation(args: argparse.Namespace):
         start = simulator.default_start(args.realtime, args.count, args.duration, args.interval)
     anomalies = [simulator.Anomaly.parse(text) for text in args.anomaly]
     messages = simulator.generate(
-        rooms=names.room_ids(args.rooms), start=start, count=args.count, duration=args.duration,
-        interval=args.interval, seed=args.seed, late_fraction=args.late, out_of_order_fraction=args.out_of_order,
-        duplicate_fraction=args.duplicates, malformed_fraction=args.malformed, anomalies=anomalies,
-    )  # fmt: skip
+        rooms=names.room_ids(args.rooms),
+        start=start,
+        count=args.count,
+        duration=args.duration,
+        interval=args.interval,
+        seed=args.seed,
+        late_fraction=args.late,
+        out_of_order_fraction=args.out_of_order,
+        duplicate_fraction=args.duplicates,
+        malformed_fraction=args.malformed,
+        anomalies=anomalies,
+    )
     return messages, simulator.anomaly_labels(anomalies, start)
 
 
@@ -309,19 +320,29 @@ def cmd_stream(args: argparse.Namespace) -> None:
 
     s = settings_module.get()
     if interval_seconds(args.slide) > interval_seconds(args.window):
-        raise LabkitError(f"--slide {args.slide!r} is longer than --window {args.window!r}",
-                          "give a slide no longer than the window (a window of 10 seconds can slide 5 seconds)")
+        raise LabkitError(
+            f"--slide {args.slide!r} is longer than --window {args.window!r}",
+            "give a slide no longer than the window (a window of 10 seconds can slide 5 seconds)",
+        )
     topics.require_broker(s)  # at once, before Spark starts (Spark would fail a minute later, at length)
     if not s.metadata_db.exists():  # the job joins with the rooms table: create it on a fresh machine
         print(f"rooms table ready in {metadata.init_metadata(s.metadata_db)}")
     session = spark.get_session(f"labkit-stream-{args.query_name}")
     room_ids = names.room_ids(args.rooms)
-    rows = pipeline.build(session, s, room_ids, window=args.window, slide=args.slide, watermark=args.watermark,
-                          starting_offsets=args.starting_offsets,
-                          max_offsets_per_trigger=args.max_offsets_per_trigger)  # fmt: skip
+    rows = pipeline.build(
+        session,
+        s,
+        room_ids,
+        window=args.window,
+        slide=args.slide,
+        watermark=args.watermark,
+        starting_offsets=args.starting_offsets,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+    )
     table = args.table or s.table_path(names.AGGREGATE_TABLE)
-    query = pipeline.start(rows, s, query_name=args.query_name, table_path=table,
-                           trigger=args.trigger or None, to_kafka=not args.no_kafka)  # fmt: skip
+    query = pipeline.start(
+        rows, s, query_name=args.query_name, table_path=table, trigger=args.trigger or None, to_kafka=not args.no_kafka
+    )
     print(f"streaming into {table} (checkpoint {s.checkpoint_path(args.query_name)}); Ctrl-C stops")
     signal.signal(signal.SIGTERM, lambda *_: watch.stop_between_batches(query))
     try:
@@ -335,8 +356,10 @@ def cmd_stream(args: argparse.Namespace) -> None:
         watch.stop_between_batches(query)
         session.stop()
     if query.exception() is not None:
-        raise LabkitError(f"the streaming query failed: {query.exception()}", "read the error above; "
-                          "`labkit status` checks the brokers")  # fmt: skip
+        raise LabkitError(
+            f"the streaming query failed: {query.exception()}",
+            "read the error above; `labkit status` checks the brokers",
+        )
 
 
 def cmd_alerts(args: argparse.Namespace) -> None:
@@ -350,12 +373,19 @@ def cmd_alerts(args: argparse.Namespace) -> None:
         print(f"rooms and thresholds ready in {metadata.init_metadata(s.metadata_db)}")
     session = spark.get_session(f"labkit-alerts-{args.query_name}")
     room_ids = names.room_ids(args.rooms)
-    rows = alerts.build(session, s, room_ids, watermark=args.watermark, starting_offsets=args.starting_offsets,
-                        max_offsets_per_trigger=args.max_offsets_per_trigger)  # fmt: skip
+    rows = alerts.build(
+        session,
+        s,
+        room_ids,
+        watermark=args.watermark,
+        starting_offsets=args.starting_offsets,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+    )
     table = args.table or s.table_path(names.ALERTS_TABLE)
     query = alerts.start(rows, s, query_name=args.query_name, table_path=table, trigger=args.trigger or None)
-    print(f"alerts into {table} and {names.ALERTS_TOPIC} (checkpoint {s.checkpoint_path(args.query_name)}); "
-          "Ctrl-C stops")  # fmt: skip
+    print(
+        f"alerts into {table} and {names.ALERTS_TOPIC} (checkpoint {s.checkpoint_path(args.query_name)}); Ctrl-C stops"
+    )
     signal.signal(signal.SIGTERM, lambda *_: watch.stop_between_batches(query))
     try:
         if args.until_caught_up:
@@ -368,8 +398,9 @@ def cmd_alerts(args: argparse.Namespace) -> None:
         watch.stop_between_batches(query)
         session.stop()
     if query.exception() is not None:
-        raise LabkitError(f"the alert query failed: {query.exception()}", "read the error above; "
-                          "`labkit status` checks the brokers")  # fmt: skip
+        raise LabkitError(
+            f"the alert query failed: {query.exception()}", "read the error above; `labkit status` checks the brokers"
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -383,8 +414,9 @@ def cmd_dashboard(args: argparse.Namespace) -> None:
     from labkit import dashboard
 
     origins = args.allow_origin or None
-    dashboard.Dashboard(host=args.host, port=args.port, n_rooms=args.rooms, allow_origins=origins,
-                        query_name=args.query_name).serve_forever()  # fmt: skip
+    dashboard.Dashboard(
+        host=args.host, port=args.port, n_rooms=args.rooms, allow_origins=origins, query_name=args.query_name
+    ).serve_forever()
 
 
 def cmd_to_postgres(args: argparse.Namespace) -> None:
@@ -426,36 +458,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init_metadata)
 
     p = sub.add_parser("simulate", help="publish sensor readings over MQTT")
-    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT,
-                   help="number of rooms (beyond 8, profiles repeat)")
+    p.add_argument(
+        "--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT, help="number of rooms (beyond 8, profiles repeat)"
+    )
     p.add_argument("--duration", type=positive_float, help="seconds of sensor time (default: run until Ctrl-C)")
     p.add_argument("--count", type=positive_int, help="readings per room, instead of --duration")
-    p.add_argument("--interval", type=positive_float, default=simulator.PUBLISH_INTERVAL, help="seconds between readings of a room")
+    p.add_argument(
+        "--interval", type=positive_float, default=simulator.PUBLISH_INTERVAL, help="seconds between readings of a room"
+    )
     p.add_argument("--seed", type=whole_number, default=rooms.DEFAULT_SEED)
-    p.add_argument("--start", type=timestamp, help="event time of the first reading, e.g. 2026-01-30T09:00:00.000Z "
-                   "(default: now with --realtime, else the run's length before now, so it ends now)")
+    p.add_argument(
+        "--start",
+        type=timestamp,
+        help="event time of the first reading, e.g. 2026-01-30T09:00:00.000Z "
+        "(default: now with --realtime, else the run's length before now, so it ends now)",
+    )
     p.add_argument("--realtime", action="store_true", help="publish on the wall clock (else: as fast as acknowledged)")
     p.add_argument("--late", type=fraction, default=0.0, help="fraction of readings sent late")
     p.add_argument("--out-of-order", type=fraction, default=0.0, help="fraction sent slightly out of order")
     p.add_argument("--duplicates", type=fraction, default=0.0, help="fraction sent twice")
     p.add_argument("--malformed", type=fraction, default=0.0, help="fraction replaced by broken payloads")
-    p.add_argument("--anomaly", type=anomaly, action="append", default=[], metavar="KIND:ROOM:START_S:DURATION_S",
-                   help=f"inject an anomaly ({', '.join(simulator.ANOMALY_KINDS)}), e.g. spike:room_4:60:10; "
-                   "repeatable")
-    p.add_argument("--labels", type=labels_file, metavar="FILE", help="write the anomalies' labels (ground truth) to this JSON file")
+    p.add_argument(
+        "--anomaly",
+        type=anomaly,
+        action="append",
+        default=[],
+        metavar="KIND:ROOM:START_S:DURATION_S",
+        help=f"inject an anomaly ({', '.join(simulator.ANOMALY_KINDS)}), e.g. spike:room_4:60:10; repeatable",
+    )
+    p.add_argument(
+        "--labels",
+        type=labels_file,
+        metavar="FILE",
+        help="write the anomalies' labels (ground truth) to this JSON file",
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bridge", help=f"move MQTT readings into Kafka (invalid ones to {names.DLQ_TOPIC})")
-    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT,
-                   help="rooms the building has (others are rejected)")
+    p.add_argument(
+        "--rooms",
+        type=room_count,
+        default=names.DEFAULT_ROOM_COUNT,
+        help="rooms the building has (others are rejected)",
+    )
     p.add_argument("--exit-when-idle", type=positive_float, help="stop after this many seconds without messages")
-    p.add_argument("--client-id", type=client_id, default=bridge.DEFAULT_CLIENT_ID, help="MQTT client id: names the persistent session")
+    p.add_argument(
+        "--client-id",
+        type=client_id,
+        default=bridge.DEFAULT_CLIENT_ID,
+        help="MQTT client id: names the persistent session",
+    )
     p.set_defaults(func=cmd_bridge)
 
     p = sub.add_parser("stream", help="run the Spark job: windows per room -> Delta + downsampled topics")
-    p.add_argument("--trigger", type=trigger_interval, default="5 seconds", help='micro-batch interval, e.g. "5 seconds"; "" = as fast as possible')
+    p.add_argument(
+        "--trigger",
+        type=trigger_interval,
+        default="5 seconds",
+        help='micro-batch interval, e.g. "5 seconds"; "" = as fast as possible',
+    )
     p.add_argument("--max-offsets-per-trigger", type=positive_int, help="cap on records per micro-batch")
-    p.add_argument("--starting-offsets", type=starting_offsets, default="earliest", help="earliest, latest, or Spark's JSON of offsets")
+    p.add_argument(
+        "--starting-offsets",
+        type=starting_offsets,
+        default="earliest",
+        help="earliest, latest, or Spark's JSON of offsets",
+    )
     p.add_argument("--window", type=spark_interval, default=pipeline.WINDOW)
     p.add_argument("--slide", type=spark_interval, default=pipeline.SLIDE)
     p.add_argument("--watermark", type=spark_interval, default=pipeline.WATERMARK, help="how late a reading may arrive")
@@ -468,11 +536,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("alerts", help=f"run the alert job: raw readings -> {names.ALERTS_TOPIC} + Delta alerts")
-    p.add_argument("--trigger", type=trigger_interval, default="5 seconds",
-                   help='micro-batch interval; "" = as fast as possible')
+    p.add_argument(
+        "--trigger", type=trigger_interval, default="5 seconds", help='micro-batch interval; "" = as fast as possible'
+    )
     p.add_argument("--max-offsets-per-trigger", type=positive_int, help="cap on records per micro-batch")
-    p.add_argument("--starting-offsets", type=starting_offsets, default="latest",
-                   help="latest (the default: alerts are about now), earliest, or Spark's JSON of offsets")
+    p.add_argument(
+        "--starting-offsets",
+        type=starting_offsets,
+        default="latest",
+        help="latest (the default: alerts are about now), earliest, or Spark's JSON of offsets",
+    )
     p.add_argument("--watermark", type=spark_interval, default=pipeline.WATERMARK, help="how late a reading may arrive")
     p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT)
     p.add_argument("--query-name", type=query_name, default=names.ALERTS_QUERY, help="names the checkpoint")
@@ -487,25 +560,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("doctor", help="is this machine ready? Java, Mosquitto, ports, memory, disk, jars, Docker")
-    p.add_argument("--for", dest="path", choices=["embedded", "docker", "both"], default="both",
-                   help="the embedded stack, the Docker workshop, or both (default)")
+    p.add_argument(
+        "--for",
+        dest="path",
+        choices=["embedded", "docker", "both"],
+        default="both",
+        help="the embedded stack, the Docker workshop, or both (default)",
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("dashboard", help="the live building in a browser (downsampled topics, alerts, DLQ, progress)")
-    p.add_argument("--host", type=listen_host, default="127.0.0.1",
-                   help="address to listen on (0.0.0.0 in a container)")
+    p.add_argument(
+        "--host", type=listen_host, default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)"
+    )
     p.add_argument("--port", type=port_number, default=5006)
-    p.add_argument("--rooms", type=room_count, default=names.DEFAULT_ROOM_COUNT,
-                   help="rooms listed before their first window arrives")
-    p.add_argument("--query-name", type=query_name, default=names.AGGREGATE_QUERY,
-                   help="the stream job whose checkpoint shows progress")
-    p.add_argument("--allow-origin", type=browser_origin, action="append",
-                   help="host:port the page may be opened as (repeatable)")
+    p.add_argument(
+        "--rooms",
+        type=room_count,
+        default=names.DEFAULT_ROOM_COUNT,
+        help="rooms listed before their first window arrives",
+    )
+    p.add_argument(
+        "--query-name",
+        type=query_name,
+        default=names.AGGREGATE_QUERY,
+        help="the stream job whose checkpoint shows progress",
+    )
+    p.add_argument(
+        "--allow-origin", type=browser_origin, action="append", help="host:port the page may be opened as (repeatable)"
+    )
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("to-postgres", help="load the downsampled and alert topics into PostgreSQL (for Grafana)")
-    p.add_argument("--dsn", type=postgres_dsn, default="",
-                   help="libpq connection string (default: PGHOST, PGPORT, PGUSER, ...)")
+    p.add_argument(
+        "--dsn", type=postgres_dsn, default="", help="libpq connection string (default: PGHOST, PGPORT, PGUSER, ...)"
+    )
     p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka now is loaded")
     p.add_argument("--timeout", type=positive_float, help="with --until-caught-up: give up after seconds")
     p.set_defaults(func=cmd_to_postgres)

@@ -53,8 +53,7 @@ METRICS = (  # (aggregate column, title): the five plots
     ("max_occupancy", "Occupancy (people)"),
     ("avg_energy", "Energy (kWh/h)"),
 )
-STATE_COLOURS = {"ok": "#c8e6c9", "attention": "#ffe0b2", "alert": "#ffcdd2", "stale": "#e0e0e0",
-                 "waiting": "#f5f5f5"}  # fmt: skip
+STATE_COLOURS = {"ok": "#c8e6c9", "attention": "#ffe0b2", "alert": "#ffcdd2", "stale": "#e0e0e0", "waiting": "#f5f5f5"}
 
 
 # ---------------------------------------------------------------- what the page shows
@@ -125,8 +124,9 @@ class Building:
     def glance(self) -> list[dict[str, Any]]:
         """One row per room: name, newest values, state and why."""
         now = time.time()
-        recent_alert_rooms = {a.get("room_id") for a in self.alerts
-                              if (datetime.now().astimezone() - a["at"]).total_seconds() < 300}  # fmt: skip
+        recent_alert_rooms = {
+            a.get("room_id") for a in self.alerts if (datetime.now().astimezone() - a["at"]).total_seconds() < 300
+        }
         out = []
         with self.lock:
             for room in self.room_ids:
@@ -137,8 +137,15 @@ class Building:
                     name = rooms.profile(room).room_name
                 except LabkitError:  # a room id outside the building's naming: show it as it is
                     name = room
-                out.append({"room_id": room, "name": (latest or {}).get("room_name") or name, "latest": latest,
-                            "state": state, "why": why})  # fmt: skip
+                out.append(
+                    {
+                        "room_id": room,
+                        "name": (latest or {}).get("room_name") or name,
+                        "latest": latest,
+                        "state": state,
+                        "why": why,
+                    }
+                )
         return out
 
 
@@ -212,8 +219,9 @@ class Feed(threading.Thread):
                         next_progress = now + PROGRESS_EVERY_S
                         self._read_progress(c)
                 except KafkaException as error:
-                    self.building.kafka_problem = (f"Kafka at {self.s.kafka_bootstrap} does not answer "
-                                                   f"({error.args[0].str()}): retrying...")  # fmt: skip
+                    self.building.kafka_problem = (
+                        f"Kafka at {self.s.kafka_bootstrap} does not answer ({error.args[0].str()}): retrying..."
+                    )
                     continue
                 except OSError as error:  # a checkpoint file half-written or removed under us
                     self.building.progress = f"checkpoint not readable right now: {error}"
@@ -248,15 +256,26 @@ def glance_html(building: Building) -> str:
     for r in building.glance():
         latest = r["latest"] or {}
         end = latest.get("window_end")
-        cells = [r["room_id"], r["name"], _fmt(latest.get("avg_temperature")), _fmt(latest.get("avg_humidity")),
-                 _fmt(latest.get("avg_co2"), 0), _fmt(latest.get("max_occupancy")), _fmt(latest.get("avg_energy"), 2),
-                 end.strftime("%H:%M:%S") if end else "-",
-                 r["state"] + (f": {r['why']}" if r["why"] else "")]  # fmt: skip
+        cells = [
+            r["room_id"],
+            r["name"],
+            _fmt(latest.get("avg_temperature")),
+            _fmt(latest.get("avg_humidity")),
+            _fmt(latest.get("avg_co2"), 0),
+            _fmt(latest.get("max_occupancy")),
+            _fmt(latest.get("avg_energy"), 2),
+            end.strftime("%H:%M:%S") if end else "-",
+            r["state"] + (f": {r['why']}" if r["why"] else ""),
+        ]
         row = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
-        body.append(f'<tr class="room-{r["state"]}" data-room="{r["room_id"]}" '
-                    f'style="background:{STATE_COLOURS[r["state"]]}">{row}</tr>')  # fmt: skip
-    return (f'<h3>The building at a glance</h3><table id="glance" style="border-collapse:collapse" cellpadding="4">'
-            f"<tr>{head}</tr>{''.join(body)}</table>")  # fmt: skip
+        body.append(
+            f'<tr class="room-{r["state"]}" data-room="{r["room_id"]}" '
+            f'style="background:{STATE_COLOURS[r["state"]]}">{row}</tr>'
+        )
+    return (
+        f'<h3>The building at a glance</h3><table id="glance" style="border-collapse:collapse" cellpadding="4">'
+        f"<tr>{head}</tr>{''.join(body)}</table>"
+    )
 
 
 def pipeline_html(building: Building) -> str:
@@ -266,9 +285,14 @@ def pipeline_html(building: Building) -> str:
     rate = f"{p.input_rate:.1f} records/s" if p.input_rate is not None else "-"
     duration = f"{p.duration_s:.2f} s" if p.duration_s is not None else "first batch running..."
     watermark = p.watermark.strftime("%Y-%m-%d %H:%M:%S UTC") if p.watermark else "none yet"
-    rows = [("batch", p.batch_id), ("started", p.started.strftime("%H:%M:%S UTC")), ("input rate", rate),
-            ("batch duration", duration), ("watermark", watermark),
-            ("lag", f"{lag} records" if lag is not None else "-")]  # fmt: skip
+    rows = [
+        ("batch", p.batch_id),
+        ("started", p.started.strftime("%H:%M:%S UTC")),
+        ("input rate", rate),
+        ("batch duration", duration),
+        ("watermark", watermark),
+        ("lag", f"{lag} records" if lag is not None else "-"),
+    ]
     cells = "".join(f"<tr><th align=left>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     return f'<h3>Stream job</h3><table id="pipeline">{cells}</table>'
 
@@ -286,8 +310,11 @@ def alerts_html(building: Building) -> str:
 
 
 def dead_letters_html(building: Building) -> str:
-    items = [f"<li>{d.at.strftime('%H:%M:%S')} <b>{html.escape(d.reason)}</b> {html.escape(d.source)} "
-             f"<code>{html.escape(d.payload[:60])}</code></li>" for d in list(building.dead_letters)]  # fmt: skip
+    items = [
+        f"<li>{d.at.strftime('%H:%M:%S')} <b>{html.escape(d.reason)}</b> {html.escape(d.source)} "
+        f"<code>{html.escape(d.payload[:60])}</code></li>"
+        for d in list(building.dead_letters)
+    ]
     items += [f"<li><b>unreadable</b> {html.escape(u)}</li>" for u in list(building.unreadable)]
     body = "".join(items) or "<li>none</li>"
     return f'<h3>Dead letters</h3><ul id="dead-letters">{body}</ul>'
@@ -297,8 +324,10 @@ def status_html(building: Building) -> str:
     if building.kafka_problem:
         return f'<p id="status" style="color:#b71c1c">{html.escape(building.kafka_problem)}</p>'
     if not any(building.received.values()):
-        return ('<p id="status">Waiting for the first window... Windows appear about 20 s after the first '
-                "readings (10 s windows + 10 s watermark). Is `labkit stream` running, and the simulator?</p>")
+        return (
+            '<p id="status">Waiting for the first window... Windows appear about 20 s after the first '
+            "readings (10 s windows + 10 s watermark). Is `labkit stream` running, and the simulator?</p>"
+        )
     newest = max(building.received.values())
     return f'<p id="status">live: newest window received {time.time() - newest:.0f} s ago</p>'
 
@@ -315,8 +344,14 @@ def make_document(building: Building):
         sources: dict[str, ColumnDataSource] = {}
         plots = []
         for metric, title in METRICS:
-            p = figure(title=title, x_axis_type="datetime", height=220, sizing_mode="stretch_width",
-                       tools="pan,wheel_zoom,reset", toolbar_location=None)  # fmt: skip
+            p = figure(
+                title=title,
+                x_axis_type="datetime",
+                height=220,
+                sizing_mode="stretch_width",
+                tools="pan,wheel_zoom,reset",
+                toolbar_location=None,
+            )
             plots.append(p)
         for k, room in enumerate(building.room_ids):
             sources[room] = ColumnDataSource(building.series(room))
@@ -347,8 +382,16 @@ def make_document(building: Building):
         refresh()
         doc.add_periodic_callback(refresh, REFRESH_MS)
         doc.title = "labkit: the live building"
-        doc.add_root(column(title, status, row(glance, pipeline), gridplot(plots, ncols=3, sizing_mode="stretch_width"),
-                            row(alerts, dead), sizing_mode="stretch_width"))  # fmt: skip
+        doc.add_root(
+            column(
+                title,
+                status,
+                row(glance, pipeline),
+                gridplot(plots, ncols=3, sizing_mode="stretch_width"),
+                row(alerts, dead),
+                sizing_mode="stretch_width",
+            )
+        )
 
     return build
 
@@ -359,9 +402,15 @@ def make_document(building: Building):
 class Dashboard:
     """A running dashboard: the Kafka feed and the Bokeh server (on its own thread's event loop)."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, n_rooms: int = 8,
-                 allow_origins: list[str] | None = None, s: settings_module.Settings | None = None,
-                 query_name: str = QUERY_NAME):  # fmt: skip
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        n_rooms: int = 8,
+        allow_origins: list[str] | None = None,
+        s: settings_module.Settings | None = None,
+        query_name: str = QUERY_NAME,
+    ):
         self.host, self.port = host, port
         self.building = Building(names.room_ids(n_rooms))
         self.feed = Feed(self.building, s, query_name)
@@ -378,8 +427,13 @@ class Dashboard:
         from bokeh.application.handlers.function import FunctionHandler
         from bokeh.server.server import Server
 
-        return Server({"/": Application(FunctionHandler(make_document(self.building)))}, address=self.host,
-                      port=self.port, allow_websocket_origin=self.allow_origins, num_procs=1)  # fmt: skip
+        return Server(
+            {"/": Application(FunctionHandler(make_document(self.building)))},
+            address=self.host,
+            port=self.port,
+            allow_websocket_origin=self.allow_origins,
+            num_procs=1,
+        )
 
     def serve_forever(self) -> None:
         """Run in this thread until Ctrl-C or SIGTERM (the ``labkit dashboard`` command)."""

@@ -34,11 +34,21 @@ def run(minutes: float = 3, keep_running: bool = False, s: settings_module.Setti
         metadata.init_metadata(s.metadata_db)
         print(f"topics ready; rooms table in {s.metadata_db}")
 
-        print(f"\n== 3. {minutes:g} minutes of sensor time, {len(ROOMS)} rooms, accelerated clock, "
-              "through MQTT and the bridge (in the background) into Kafka")
-        messages = list(simulator.generate(rooms=ROOMS, start=_working_hours_start(minutes), duration=minutes * 60,
-                                           late_fraction=0.01, out_of_order_fraction=0.03, duplicate_fraction=0.01,
-                                           malformed_fraction=0.005))  # fmt: skip
+        print(
+            f"\n== 3. {minutes:g} minutes of sensor time, {len(ROOMS)} rooms, accelerated clock, "
+            "through MQTT and the bridge (in the background) into Kafka"
+        )
+        messages = list(
+            simulator.generate(
+                rooms=ROOMS,
+                start=_working_hours_start(minutes),
+                duration=minutes * 60,
+                late_fraction=0.01,
+                out_of_order_fraction=0.03,
+                duplicate_fraction=0.01,
+                malformed_fraction=0.005,
+            )
+        )
         sent = feed.through_bridge(messages, ROOMS, s)  # waits until Kafka has every message, or says why not
         print(f"bridge: {sent.counters}")
 
@@ -78,11 +88,18 @@ def _show_results(session, s: settings_module.Settings) -> None:
 
     table = s.table_path(names.AGGREGATE_TABLE)
     windows = session.read.format("delta").load(table)
-    (windows.groupBy("room_id", "room_name")
-     .agg(F.count("*").alias("windows"), F.round(F.avg("avg_temperature"), 1).alias("avg_temp_c"),
-          F.max("max_co2").alias("max_co2_ppm"), F.max("max_occupancy").alias("max_people"),
-          F.sum("motion_events").alias("motion_events"))
-     .orderBy("room_id").show(truncate=False))  # fmt: skip
+    (
+        windows.groupBy("room_id", "room_name")
+        .agg(
+            F.count("*").alias("windows"),
+            F.round(F.avg("avg_temperature"), 1).alias("avg_temp_c"),
+            F.max("max_co2").alias("max_co2_ppm"),
+            F.max("max_occupancy").alias("max_people"),
+            F.sum("motion_events").alias("motion_events"),
+        )
+        .orderBy("room_id")
+        .show(truncate=False)
+    )
     dead = topics.last_messages(names.DLQ_TOPIC, 3, s)
     if dead:
         print(f"last rejected readings ({names.DLQ_TOPIC}):")
@@ -94,7 +111,7 @@ def _show_results(session, s: settings_module.Settings) -> None:
     print(f"""
 Where to look next:
   Delta table      {table}   (history: labkit.lake.history(spark, path))
-  checkpoints      {s.checkpoint_path('<query name>')}
-  broker logs      {s.state_dir / 'logs'}
+  checkpoints      {s.checkpoint_path("<query name>")}
+  broker logs      {s.state_dir / "logs"}
   the lessons      make lab   (JupyterLab on notebooks/)
   by hand          labkit up; labkit bridge & labkit simulate --realtime & labkit stream""")

@@ -82,10 +82,13 @@ def mosquitto(s: settings_module.Settings) -> Check:
     if binary:
         return Check("embedded", "Mosquitto", True, binary)
     return Check(
-        "embedded", "Mosquitto", False, "not found (on the PATH or in " + ", ".join(services.MOSQUITTO_FOLDERS) + ")",
+        "embedded",
+        "Mosquitto",
+        False,
+        "not found (on the PATH or in " + ", ".join(services.MOSQUITTO_FOLDERS) + ")",
         "without it, " + stack.AMQTT_CAVEAT,
         required=s.mqtt_broker == "mosquitto",  # asked for by name: `up` cannot start without it
-    )  # fmt: skip
+    )
 
 
 def ports(s: settings_module.Settings) -> list[Check]:
@@ -138,8 +141,13 @@ def state_folder(s: settings_module.Settings) -> Check:
         probe_file.write_text("ok")
         probe_file.unlink()
     except OSError as error:
-        return Check("embedded", "state folder writable", False, f"{s.state_dir}: {error.strerror or error}",
-                     "set LABKIT_STATE_DIR to a folder you can write, e.g. ~/.labkit")  # fmt: skip
+        return Check(
+            "embedded",
+            "state folder writable",
+            False,
+            f"{s.state_dir}: {error.strerror or error}",
+            "set LABKIT_STATE_DIR to a folder you can write, e.g. ~/.labkit",
+        )
     return Check("embedded", "state folder writable", True, str(s.state_dir))
 
 
@@ -147,9 +155,14 @@ def jar_cache(s: settings_module.Settings) -> Check:
     missing = [group for group in ("spark", "kafka") if not jars.is_cached(group, s)]
     if not missing:
         return Check("embedded", "jars cached", True, str(s.jars_dir))
-    return Check("embedded", "jars cached", False, f"not yet: {', '.join(missing)} (in {s.jars_dir})",
-                 "`labkit jars` fetches them once (~90 MB from Maven Central, or LABKIT_MAVEN_REPO)",
-                 required=False)  # fmt: skip
+    return Check(
+        "embedded",
+        "jars cached",
+        False,
+        f"not yet: {', '.join(missing)} (in {s.jars_dir})",
+        "`labkit jars` fetches them once (~90 MB from Maven Central, or LABKIT_MAVEN_REPO)",
+        required=False,
+    )
 
 
 def memory(path: str) -> Check:
@@ -158,8 +171,7 @@ def memory(path: str) -> Check:
     needed = 8 if path == "docker" else 4
     ok = available >= needed * GIB
     advice = "" if ok else f"close programs to free memory: the lab needs about {needed} GB while Spark runs"
-    return Check(path, f"memory ({needed} GB free)", ok,
-                 f"{available / GIB:.1f} GB available", advice, required=False)  # fmt: skip
+    return Check(path, f"memory ({needed} GB free)", ok, f"{available / GIB:.1f} GB available", advice, required=False)
 
 
 def disk(s: settings_module.Settings, path: str) -> Check:
@@ -236,8 +248,10 @@ def require(checks: list[Check], path: str = "both") -> None:
     """Raise a LabkitError for the required checks of ``path`` that are not ready."""
     blocking = [c for c in checks if c.required and not c.ready and (path == "both" or c.path in (path, "both"))]
     if blocking:
-        raise LabkitError("not ready: " + "; ".join(f"{c.name}: {c.found.rstrip('.')}" for c in blocking),
-                          "; ".join(c.advice for c in blocking))  # fmt: skip
+        raise LabkitError(
+            "not ready: " + "; ".join(f"{c.name}: {c.found.rstrip('.')}" for c in blocking),
+            "; ".join(c.advice for c in blocking),
+        )
 
 
 def require_before_up(s: settings_module.Settings) -> None:

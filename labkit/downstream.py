@@ -81,10 +81,13 @@ class DeadLetter:
 
 def parse_dead_letter(headers: list[tuple[str, bytes]] | None, value: bytes | None, timestamp_ms: int) -> DeadLetter:
     fields = {k: (v or b"").decode("utf-8", "replace") for k, v in (headers or [])}
-    return DeadLetter(at=datetime.fromtimestamp(timestamp_ms / 1000).astimezone(),
-                      reason=fields.get("reason", "(no reason header)"), error=fields.get("error", ""),
-                      source=fields.get("mqtt_topic", ""),
-                      payload=(value or b"").decode("utf-8", "replace")[:200])  # fmt: skip
+    return DeadLetter(
+        at=datetime.fromtimestamp(timestamp_ms / 1000).astimezone(),
+        reason=fields.get("reason", "(no reason header)"),
+        error=fields.get("error", ""),
+        source=fields.get("mqtt_topic", ""),
+        payload=(value or b"").decode("utf-8", "replace")[:200],
+    )
 
 
 def consumer(s: settings_module.Settings, error_cb=None) -> Consumer:
@@ -94,25 +97,34 @@ def consumer(s: settings_module.Settings, error_cb=None) -> Consumer:
     folder was reset), the consumer starts the new topic from its beginning instead of waiting
     past an end that no longer exists.
     """
-    config = {"bootstrap.servers": s.kafka_bootstrap, "group.id": f"labkit-view-{uuid.uuid4().hex[:8]}",
-              "enable.auto.commit": False, "auto.offset.reset": "earliest",
-              "reconnect.backoff.max.ms": 1000, "topic.metadata.refresh.interval.ms": 5000}  # fmt: skip
+    config = {
+        "bootstrap.servers": s.kafka_bootstrap,
+        "group.id": f"labkit-view-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "reconnect.backoff.max.ms": 1000,
+        "topic.metadata.refresh.interval.ms": 5000,
+    }
     if error_cb is not None:
         config["error_cb"] = error_cb
     return Consumer(config)
 
 
-def start_positions(c: Consumer, topic: str, partitions, since_ms: int | None,
-                    last_n: int | None) -> list[TopicPartition]:  # fmt: skip
+def start_positions(
+    c: Consumer, topic: str, partitions, since_ms: int | None, last_n: int | None
+) -> list[TopicPartition]:
     """Where to start reading each partition: at a write time (``since_ms``), or ``last_n`` before the end."""
     if since_ms is not None:
         wanted = [TopicPartition(topic, p, since_ms) for p in partitions]
         found = c.offsets_for_times(wanted, timeout=10)
         # Nothing written since then: start at today's end *offset*, not at the logical END, which
         # the consumer resolves later and would skip what is written in between.
-        return [TopicPartition(topic, tp.partition,
-                               tp.offset if tp.offset >= 0 else topics.watermarks(c, topic, tp.partition)[1])
-                for tp in found]  # fmt: skip
+        return [
+            TopicPartition(
+                topic, tp.partition, tp.offset if tp.offset >= 0 else topics.watermarks(c, topic, tp.partition)[1]
+            )
+            for tp in found
+        ]
     out = []
     for p in partitions:
         low, high = topics.watermarks(c, topic, p)
@@ -123,9 +135,11 @@ def start_positions(c: Consumer, topic: str, partitions, since_ms: int | None,
 def wanted_topics(c: Consumer, timeout: float = 5) -> dict[str, list[int]]:
     """The output topics that exist now, with their partitions (``telemetry.alerts`` may not yet)."""
     metadata = c.list_topics(timeout=timeout).topics
-    return {name: list(t.partitions) for name, t in metadata.items()
-            if t.error is None
-            and (DOWNSAMPLED_RE.match(name) or name in (names.ALERTS_TOPIC, names.DLQ_TOPIC))}  # fmt: skip
+    return {
+        name: list(t.partitions)
+        for name, t in metadata.items()
+        if t.error is None and (DOWNSAMPLED_RE.match(name) or name in (names.ALERTS_TOPIC, names.DLQ_TOPIC))
+    }
 
 
 def end_offsets_now(c: Consumer, offsets: dict[str, dict[str, int]], timeout: float = 2) -> int:
@@ -136,4 +150,3 @@ def end_offsets_now(c: Consumer, offsets: dict[str, dict[str, int]], timeout: fl
             _, high = c.get_watermark_offsets(TopicPartition(topic, int(partition)), timeout=timeout, cached=False)
             lag += max(0, high - offset)
     return lag
-

@@ -43,8 +43,12 @@ class Sent:
         return sum(self.after[t][p] - self.before[t][p] for t in self.after for p in self.after[t])
 
 
-def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str] | None = None,
-                   s: settings_module.Settings | None = None, timeout: float = 180) -> Sent:  # fmt: skip
+def through_bridge(
+    messages: Sequence[simulator.Message],
+    room_ids: Sequence[str] | None = None,
+    s: settings_module.Settings | None = None,
+    timeout: float = 180,
+) -> Sent:
     """Publish ``messages`` over MQTT with a bridge running, and wait until Kafka has them all.
 
     The bridge runs in a thread of this process for the duration of the call only, so nothing
@@ -60,9 +64,11 @@ def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str
         # The bridge's MQTT session is persistent: readings published while no bridge ran
         # (by `labkit simulate`, say) were queued for it and arrive first. Let them pass
         # before taking the "before" offsets, so that they are not counted as this run's.
-        progress.wait_until(lambda: time.monotonic() - running.last_message_at > QUIET_S
-                            and _handled(running) == running.received,
-                            "bridge: forwarding readings queued earlier", timeout=timeout)  # fmt: skip
+        progress.wait_until(
+            lambda: time.monotonic() - running.last_message_at > QUIET_S and _handled(running) == running.received,
+            "bridge: forwarding readings queued earlier",
+            timeout=timeout,
+        )
         produced_before, rejected_before = running.produced, collections.Counter(running.rejected)
         before = topics.end_offsets(raw_topics, s)
         simulator.publish(messages, host=s.mqtt_host, port=s.mqtt_port)
@@ -75,8 +81,10 @@ def through_bridge(messages: Sequence[simulator.Message], room_ids: Sequence[str
         running.stop()
         thread.join(60)
     if not arrived:
-        raise LabkitError(f"only {this_run():,} of {len(messages):,} messages reached Kafka in {timeout:.0f} s",
-                          "check `labkit status`; if the brokers are healthy, run the cell again")  # fmt: skip
+        raise LabkitError(
+            f"only {this_run():,} of {len(messages):,} messages reached Kafka in {timeout:.0f} s",
+            "check `labkit status`; if the brokers are healthy, run the cell again",
+        )
     after = topics.end_offsets(raw_topics, s)
     produced, rejected = running.produced - produced_before, dict(running.rejected - rejected_before)
     reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(rejected.items()))

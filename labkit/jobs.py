@@ -44,8 +44,20 @@ def stream_command(
     ``trigger=""`` runs micro-batches back to back; ``to_kafka=False`` writes Delta only.
     """
     offsets = starting_offsets if isinstance(starting_offsets, str) else json.dumps(starting_offsets)
-    command = [sys.executable, "-m", "labkit", "stream", "--query-name", query_name, "--table", table,
-               "--starting-offsets", offsets, "--trigger", trigger]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "labkit",
+        "stream",
+        "--query-name",
+        query_name,
+        "--table",
+        table,
+        "--starting-offsets",
+        offsets,
+        "--trigger",
+        trigger,
+    ]
     if max_offsets_per_trigger:
         command += ["--max-offsets-per-trigger", str(max_offsets_per_trigger)]
     if not to_kafka:

@@ -52,7 +52,12 @@ ON CONFLICT (room_id) DO UPDATE SET
 
 
 THRESHOLD_COLUMNS: tuple[str, ...] = (
-    "room_type", "max_temperature", "max_co2_ppm", "spike_delta_c", "silent_after_s", "stuck_after_s",
+    "room_type",
+    "max_temperature",
+    "max_co2_ppm",
+    "spike_delta_c",
+    "silent_after_s",
+    "stuck_after_s",
 )
 
 CREATE_THRESHOLDS = f"""
@@ -73,15 +78,15 @@ CREATE TABLE IF NOT EXISTS {names.THRESHOLDS_TABLE} (
 # for five), so "stuck" waits: these limits raise nothing over a simulated day (bench/alerts.py).
 DEFAULT_THRESHOLDS: tuple[tuple[str, float, int, float, float, float], ...] = (
     # room_type,         max_temp, max_co2, spike_delta, silent_after, stuck_after
-    ("server_room",      24.0,     1000,    4.0,         15.0,         300.0),
-    ("conference_room",  27.0,     1300,    4.0,         15.0,         300.0),
-    ("storage",          25.0,     1000,    4.0,         15.0,         1200.0),
-    ("open_office",      27.0,     1000,    4.0,         15.0,         300.0),
-    ("kitchen",          28.0,     1000,    6.0,         15.0,         300.0),
-    ("lab",              29.0,     1300,    5.0,         15.0,         300.0),
-    ("break_room",       27.0,     1000,    4.0,         15.0,         900.0),
-    ("executive_office", 25.0,     1000,    4.0,         15.0,         300.0),
-)  # fmt: skip
+    ("server_room", 24.0, 1000, 4.0, 15.0, 300.0),
+    ("conference_room", 27.0, 1300, 4.0, 15.0, 300.0),
+    ("storage", 25.0, 1000, 4.0, 15.0, 1200.0),
+    ("open_office", 27.0, 1000, 4.0, 15.0, 300.0),
+    ("kitchen", 28.0, 1000, 6.0, 15.0, 300.0),
+    ("lab", 29.0, 1300, 5.0, 15.0, 300.0),
+    ("break_room", 27.0, 1000, 4.0, 15.0, 900.0),
+    ("executive_office", 25.0, 1000, 4.0, 15.0, 300.0),
+)
 
 UPSERT_THRESHOLD = f"""
 INSERT INTO {names.THRESHOLDS_TABLE} ({", ".join(THRESHOLD_COLUMNS)})
@@ -121,9 +126,7 @@ def init_metadata(path: str | Path | None = None, n_rooms: int = names.DEFAULT_R
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with _connect(db_path) as connection:
         connection.execute(CREATE_TABLE)
-        connection.executemany(
-            UPSERT_ROOM, [profile_row(p) for p in rooms.profiles(n_rooms)]
-        )
+        connection.executemany(UPSERT_ROOM, [profile_row(p) for p in rooms.profiles(n_rooms)])
         connection.execute(CREATE_THRESHOLDS)
         connection.executemany(UPSERT_THRESHOLD, DEFAULT_THRESHOLDS)
     return db_path
@@ -146,16 +149,22 @@ def update_threshold(path: str | Path | None, room_type: str, **changes: Any) ->
     """
     unknown = sorted(set(changes) - set(THRESHOLD_COLUMNS[1:]))
     if unknown or not changes:
-        raise LabkitError(f"cannot change {', '.join(unknown) or 'nothing'} of a threshold",
-                          f"change some of: {', '.join(THRESHOLD_COLUMNS[1:])}")  # fmt: skip
+        raise LabkitError(
+            f"cannot change {', '.join(unknown) or 'nothing'} of a threshold",
+            f"change some of: {', '.join(THRESHOLD_COLUMNS[1:])}",
+        )
     db_path = _path(path)
     assignments = ", ".join(f"{column} = :{column}" for column in changes)
     with _connect(db_path) as connection:
-        cursor = connection.execute(f"UPDATE {names.THRESHOLDS_TABLE} SET {assignments} WHERE room_type = :room_type",
-                                    {**changes, "room_type": room_type})  # fmt: skip
+        cursor = connection.execute(
+            f"UPDATE {names.THRESHOLDS_TABLE} SET {assignments} WHERE room_type = :room_type",
+            {**changes, "room_type": room_type},
+        )
         if cursor.rowcount == 0:
-            raise LabkitError(f"room type {room_type!r} has no thresholds in {db_path}",
-                              "see labkit.metadata.read_thresholds() for the room types there")  # fmt: skip
+            raise LabkitError(
+                f"room type {room_type!r} has no thresholds in {db_path}",
+                "see labkit.metadata.read_thresholds() for the room types there",
+            )
     return read_thresholds(db_path)[room_type]
 
 
@@ -197,9 +206,7 @@ def update_room(path: str | Path | None, room_id: str, **changes: Any) -> dict[s
         raise LabkitError("update_room was given nothing to change", "pass e.g. room_name='...'")
     db_path = _path(path)
     if not db_path.exists():
-        raise LabkitError(
-            f"no room metadata at {db_path}", "create it with labkit.metadata.init_metadata()"
-        )
+        raise LabkitError(f"no room metadata at {db_path}", "create it with labkit.metadata.init_metadata()")
     # Column names come from the fixed COLUMNS tuple (checked above), values are parameters.
     assignments = ", ".join(f"{column} = :{column}" for column in changes)
     with _connect(db_path) as connection:

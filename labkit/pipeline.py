@@ -49,9 +49,14 @@ WATERMARK = "10 seconds"
 # ---------------------------------------------------------------- sources
 
 
-def read_raw(spark, room_ids=None, starting_offsets: str = "earliest",
-             max_offsets_per_trigger: int | None = None, starting_timestamp: int | None = None,
-             s: settings_module.Settings | None = None):  # fmt: skip
+def read_raw(
+    spark,
+    room_ids=None,
+    starting_offsets: str = "earliest",
+    max_offsets_per_trigger: int | None = None,
+    starting_timestamp: int | None = None,
+    s: settings_module.Settings | None = None,
+):
     """The raw room topics as a streaming DataFrame (key, value, topic, offset, timestamp...).
 
     ``starting_offsets`` is ``earliest``, ``latest`` or Spark's JSON of offsets per partition;
@@ -101,8 +106,10 @@ def read_rooms(spark, s: settings_module.Settings | None = None, table: str = RO
     """
     s = s or settings_module.get()
     if not s.metadata_db.exists():  # a read only reads: SQLite would create an empty file
-        raise LabkitError(f"no room metadata at {s.metadata_db}",
-                          "create it with `labkit init-metadata` (or labkit.metadata.init_metadata())")  # fmt: skip
+        raise LabkitError(
+            f"no room metadata at {s.metadata_db}",
+            "create it with `labkit init-metadata` (or labkit.metadata.init_metadata())",
+        )
     return (
         spark.read.format("jdbc")
         .option("url", f"jdbc:sqlite:{s.metadata_db}")
@@ -156,24 +163,26 @@ def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
     from pyspark.sql import functions as F
 
     grouped = readings.groupBy(F.window("timestamp", window, slide), "room_id")
-    return grouped.agg(
-        F.avg("temperature").alias("avg_temperature"),
-        F.min("temperature").alias("min_temperature"),
-        F.max("temperature").alias("max_temperature"),
-        F.avg("humidity").alias("avg_humidity"),
-        F.min("humidity").alias("min_humidity"),
-        F.max("humidity").alias("max_humidity"),
-        F.avg("co2_ppm").alias("avg_co2"),
-        F.max("co2_ppm").alias("max_co2"),
-        F.avg("light_lux").alias("avg_light"),
-        F.max("occupancy_count").alias("max_occupancy"),
-        F.count_if("motion_detected").alias("motion_events"),
-        F.avg("energy_kwh").alias("avg_energy"),
-        F.avg("air_quality_index").alias("avg_air_quality"),
-        F.min("air_quality_index").alias("min_air_quality"),
-    ).select(
-        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), "*"
-    ).drop("window")
+    return (
+        grouped.agg(
+            F.avg("temperature").alias("avg_temperature"),
+            F.min("temperature").alias("min_temperature"),
+            F.max("temperature").alias("max_temperature"),
+            F.avg("humidity").alias("avg_humidity"),
+            F.min("humidity").alias("min_humidity"),
+            F.max("humidity").alias("max_humidity"),
+            F.avg("co2_ppm").alias("avg_co2"),
+            F.max("co2_ppm").alias("max_co2"),
+            F.avg("light_lux").alias("avg_light"),
+            F.max("occupancy_count").alias("max_occupancy"),
+            F.count_if("motion_detected").alias("motion_events"),
+            F.avg("energy_kwh").alias("avg_energy"),
+            F.avg("air_quality_index").alias("avg_air_quality"),
+            F.min("air_quality_index").alias("min_air_quality"),
+        )
+        .select(F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), "*")
+        .drop("window")
+    )
 
 
 def enrich(windows, rooms_table):
@@ -190,8 +199,15 @@ def enrich(windows, rooms_table):
     return joined.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.aggregate_spark_schema()])
 
 
-def build(spark, s: settings_module.Settings | None = None, room_ids=None, window: str = WINDOW,
-          slide: str = SLIDE, watermark: str = WATERMARK, **source_options):  # fmt: skip
+def build(
+    spark,
+    s: settings_module.Settings | None = None,
+    room_ids=None,
+    window: str = WINDOW,
+    slide: str = SLIDE,
+    watermark: str = WATERMARK,
+    **source_options,
+):
     """read_raw -> parse -> with_watermark -> deduplicate -> aggregate -> enrich: the job's rows."""
     raw = read_raw(spark, room_ids, s=s, **source_options)
     readings = deduplicate(with_watermark(parse(raw), watermark))
@@ -232,8 +248,7 @@ def delta_app_id(spark, query_name: str, checkpoint: str) -> str:
     return f"{query_name}-{query_id}"
 
 
-def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootstrap: str | None,
-                 kafka_messages=None):  # fmt: skip
+def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootstrap: str | None, kafka_messages=None):
     """The ``foreachBatch`` function: one micro-batch to Kafka, then to Delta (idempotent).
 
     ``kafka_messages`` turns the batch into (topic, key, value) columns: by default
@@ -254,22 +269,36 @@ def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootst
             # Kafka first: it is the live path (dashboards, alerts), and a Delta commit takes
             # longer than the whole Kafka write. Either order gives the same guarantees.
             if kafka_bootstrap:
-                (kafka_messages(batch).write.format("kafka")
-                 .option("kafka.bootstrap.servers", kafka_bootstrap)
-                 .option("kafka.enable.idempotence", "true").option("kafka.acks", "all")
-                 .save())  # fmt: skip
+                (
+                    kafka_messages(batch)
+                    .write.format("kafka")
+                    .option("kafka.bootstrap.servers", kafka_bootstrap)
+                    .option("kafka.enable.idempotence", "true")
+                    .option("kafka.acks", "all")
+                    .save()
+                )
             app_id = app_id or delta_app_id(batch.sparkSession, query_name, checkpoint)
-            (batch.write.format("delta").mode("append")
-             .option("txnAppId", app_id).option("txnVersion", batch_id)
-             .save(table_path))  # fmt: skip
+            (
+                batch.write.format("delta")
+                .mode("append")
+                .option("txnAppId", app_id)
+                .option("txnVersion", batch_id)
+                .save(table_path)
+            )
         finally:
             batch.unpersist()
 
     return write
 
 
-def start(rows, s: settings_module.Settings | None = None, query_name: str = QUERY_NAME,
-          table_path: str | None = None, trigger: str = "5 seconds", to_kafka: bool = True):  # fmt: skip
+def start(
+    rows,
+    s: settings_module.Settings | None = None,
+    query_name: str = QUERY_NAME,
+    table_path: str | None = None,
+    trigger: str = "5 seconds",
+    to_kafka: bool = True,
+):
     """Start the dual-sink query; its checkpoint is ``<lake>/_checkpoints/<query_name>``.
 
     The trigger is how often a micro-batch may start; ``None`` runs them back to back.
@@ -280,8 +309,9 @@ def start(rows, s: settings_module.Settings | None = None, query_name: str = QUE
         rows.writeStream.queryName(query_name)
         .outputMode("append")
         .option("checkpointLocation", s.checkpoint_path(query_name))
-        .foreachBatch(batch_writer(table_path, query_name, s.checkpoint_path(query_name),
-                                   s.kafka_bootstrap if to_kafka else None))
+        .foreachBatch(
+            batch_writer(table_path, query_name, s.checkpoint_path(query_name), s.kafka_bootstrap if to_kafka else None)
+        )
     )
     writer = writer.trigger(processingTime=trigger) if trigger else writer
     return writer.start()

@@ -40,7 +40,9 @@ OUT_OF_ORDER_MAX_S = 5.0
 LATE_AFTER_S = 60.0
 
 
-def records_between(before: dict, after: dict, s: settings_module.Settings | None = None) -> list[tuple[str, int, dict]]:
+def records_between(
+    before: dict, after: dict, s: settings_module.Settings | None = None
+) -> list[tuple[str, int, dict]]:
     """``(topic, offset, record)`` of every raw record between two offset snapshots, read from Kafka."""
     out = []
     for name, partitions in after.items():
@@ -58,9 +60,11 @@ def on_time(records: Iterable[tuple[str, int, dict]], late_after_s: float = LATE
         room, t = record["room_id"], schema.parse_timestamp(record["timestamp"])
         behind = (newest[room] - t).total_seconds() if room in newest else 0.0
         if OUT_OF_ORDER_MAX_S < behind < late_after_s:
-            raise ValueError(f"{room} {record['timestamp']} arrived {behind:.1f} s behind its room: neither "
-                             f"slightly out of order (<= {OUT_OF_ORDER_MAX_S:.0f} s) nor clearly late "
-                             f"(>= {late_after_s:.0f} s); simulate with a larger late delay")  # fmt: skip
+            raise ValueError(
+                f"{room} {record['timestamp']} arrived {behind:.1f} s behind its room: neither "
+                f"slightly out of order (<= {OUT_OF_ORDER_MAX_S:.0f} s) nor clearly late "
+                f"(>= {late_after_s:.0f} s); simulate with a larger late delay"
+            )
         newest[room] = max(newest.get(room, t), t)
         if behind >= late_after_s or (room, t) in seen:
             continue
@@ -77,8 +81,14 @@ def window_starts(t: datetime, window_s: int, slide_s: int) -> list[datetime]:
     return [datetime.fromtimestamp(s, timezone.utc) for s in starts if s <= seconds < s + window_s]
 
 
-def windows(records: Iterable[tuple[str, int, dict]], rooms_table: Sequence[dict], final_watermark: datetime,
-            window_s: int = 10, slide_s: int = 5, late_after_s: float = LATE_AFTER_S) -> list[dict[str, Any]]:  # fmt: skip
+def windows(
+    records: Iterable[tuple[str, int, dict]],
+    rooms_table: Sequence[dict],
+    final_watermark: datetime,
+    window_s: int = 10,
+    slide_s: int = 5,
+    late_after_s: float = LATE_AFTER_S,
+) -> list[dict[str, Any]]:
     """The aggregate rows (``schema.AGGREGATE_COLUMNS``) the stream must have written, in plain Python."""
     groups = collections.defaultdict(list)
     for record in on_time(records, late_after_s):
@@ -99,17 +109,30 @@ def windows(records: Iterable[tuple[str, int, dict]], rooms_table: Sequence[dict
             return math.fsum(values(field)) / len(rs)
 
         info = meta.get(room, {})
-        result.append({
-            "window_start": start, "window_end": end, "room_id": room,
-            "room_name": info.get("room_name"), "floor": info.get("floor"), "room_type": info.get("room_type"),
-            "avg_temperature": mean("temperature"), "min_temperature": min(values("temperature")),
-            "max_temperature": max(values("temperature")), "avg_humidity": mean("humidity"),
-            "min_humidity": min(values("humidity")), "max_humidity": max(values("humidity")),
-            "avg_co2": mean("co2_ppm"), "max_co2": max(values("co2_ppm")), "avg_light": mean("light_lux"),
-            "max_occupancy": max(values("occupancy_count")), "motion_events": sum(values("motion_detected")),
-            "avg_energy": mean("energy_kwh"), "avg_air_quality": mean("air_quality_index"),
-            "min_air_quality": min(values("air_quality_index")),
-        })  # fmt: skip
+        result.append(
+            {
+                "window_start": start,
+                "window_end": end,
+                "room_id": room,
+                "room_name": info.get("room_name"),
+                "floor": info.get("floor"),
+                "room_type": info.get("room_type"),
+                "avg_temperature": mean("temperature"),
+                "min_temperature": min(values("temperature")),
+                "max_temperature": max(values("temperature")),
+                "avg_humidity": mean("humidity"),
+                "min_humidity": min(values("humidity")),
+                "max_humidity": max(values("humidity")),
+                "avg_co2": mean("co2_ppm"),
+                "max_co2": max(values("co2_ppm")),
+                "avg_light": mean("light_lux"),
+                "max_occupancy": max(values("occupancy_count")),
+                "motion_events": sum(values("motion_detected")),
+                "avg_energy": mean("energy_kwh"),
+                "avg_air_quality": mean("air_quality_index"),
+                "min_air_quality": min(values("air_quality_index")),
+            }
+        )
     return result
 
 

@@ -17,9 +17,15 @@ from labkit import names, pipeline
 from labkit import settings as settings_module
 
 
-def start_replay(spark, name: str = names.REPLAY_QUERY, from_timestamp_ms: int | None = None,
-                 from_offsets: dict | None = None, s: settings_module.Settings | None = None,
-                 to_kafka: bool = False, **build_options):  # fmt: skip
+def start_replay(
+    spark,
+    name: str = names.REPLAY_QUERY,
+    from_timestamp_ms: int | None = None,
+    from_offsets: dict | None = None,
+    s: settings_module.Settings | None = None,
+    to_kafka: bool = False,
+    **build_options,
+):
     """Start the pipeline from a timestamp (ms) or explicit offsets, into table ``name``.
 
     The replay writes to ``<lake>/<name>`` with checkpoint ``<lake>/_checkpoints/<name>``, and

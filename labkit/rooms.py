@@ -181,8 +181,7 @@ def _conference_room(n: _Noise, hour: float) -> dict[str, float]:
         co2=430 + 55 * occupancy + 15 * n.wander("co2", 600),
         light=480 + 40 * n.draw("light") if in_meeting else 120 * _daylight(hour),
         occupancy=occupancy,
-        energy=0.2 + (0.9 + 0.03 * occupancy if in_meeting else 0.0)
-        + 0.05 * n.wander("load", 600),
+        energy=0.2 + (0.9 + 0.03 * occupancy if in_meeting else 0.0) + 0.05 * n.wander("load", 600),
         aqi=25 + 1.5 * occupancy + 5 * n.wander("aqi", 1200),
         motion_chance=0.85,
     )
@@ -242,17 +241,15 @@ def _kitchen(n: _Noise, hour: float) -> dict[str, float]:
     cooking = occupancy > 0 and n.draw("cooking", every=300) < 0.5
     sun = _daylight(hour)
     return dict(
-        temperature=21.0 + (3.0 + n.draw("cook_heat", every=300) if cooking else 0.0)
-        + 0.4 * n.wander("temp", 1800),
-        humidity=45.0 + (18.0 + 8.0 * n.draw("steam", every=300) if cooking else 0.0)
+        temperature=21.0 + (3.0 + n.draw("cook_heat", every=300) if cooking else 0.0) + 0.4 * n.wander("temp", 1800),
+        humidity=45.0
+        + (18.0 + 8.0 * n.draw("steam", every=300) if cooking else 0.0)
         + 3.0 * n.wander("humidity", 1800),
         co2=430 + 50 * occupancy + 15 * n.wander("co2", 600),
         light=400 + 100 * sun if occupancy else 60 * sun,
         occupancy=occupancy,
-        energy=0.35 + 0.05 * occupancy
-        + (2.0 + 1.5 * n.draw("appliances", every=300) if cooking else 0.0),
-        aqi=30 + (35 + 20 * n.draw("fumes", every=300) if cooking else 0.0)
-        + 4 * n.wander("aqi", 1200),
+        energy=0.35 + 0.05 * occupancy + (2.0 + 1.5 * n.draw("appliances", every=300) if cooking else 0.0),
+        aqi=30 + (35 + 20 * n.draw("fumes", every=300) if cooking else 0.0) + 4 * n.wander("aqi", 1200),
         motion_chance=0.85,
     )
 
@@ -264,17 +261,13 @@ def _lab(n: _Noise, hour: float) -> dict[str, float]:
     occupancy = math.floor(7 * n.draw("people", every=300)) if _working(hour) else 0
     activity = occupancy > 0 and n.draw("activity", every=900) < 0.5
     return dict(
-        temperature=20.5 + 2.5 * n.wander("temp", 600) + 1.0 * n.wander("temp_fast", 45)
-        + (2.0 if activity else 0.0),
+        temperature=20.5 + 2.5 * n.wander("temp", 600) + 1.0 * n.wander("temp_fast", 45) + (2.0 if activity else 0.0),
         humidity=38.0 + 15.0 * n.wander("humidity", 900) + 5.0 * n.wander("humidity_fast", 60),
         co2=450 + 70 * occupancy + (150 if activity else 0) + 40 * n.wander("co2", 300),
-        light=600 + 400 * n.draw("bench_lamps", every=30) if occupancy
-        else 30 * _daylight(hour),
+        light=600 + 400 * n.draw("bench_lamps", every=30) if occupancy else 30 * _daylight(hour),
         occupancy=occupancy,
-        energy=0.4 + 0.1 * occupancy
-        + (2.5 + 2.5 * n.draw("machines", every=60) if activity else 0.0),
-        aqi=70 + 25 * n.wander("dust", 1200)
-        + (90 + 60 * n.draw("fumes", every=60) if activity else 0.0),
+        energy=0.4 + 0.1 * occupancy + (2.5 + 2.5 * n.draw("machines", every=60) if activity else 0.0),
+        aqi=70 + 25 * n.wander("dust", 1200) + (90 + 60 * n.draw("fumes", every=60) if activity else 0.0),
         motion_chance=0.85,
     )
 

@@ -48,18 +48,31 @@ class Field:
 
 RAW_FIELDS: tuple[Field, ...] = (
     Field("room_id", str, "string", "", None, "which room sent the reading, e.g. room_1"),
-    Field("timestamp", str, "timestamp", "", None,
-          "event time: when the sensor measured, ISO-8601 UTC with milliseconds"),
+    Field(
+        "timestamp", str, "timestamp", "", None, "event time: when the sensor measured, ISO-8601 UTC with milliseconds"
+    ),
     Field("temperature", float, "double", "°C", (-40.0, 85.0), "air temperature"),
     Field("humidity", float, "double", "%", (0.0, 100.0), "relative humidity"),
     Field("co2_ppm", int, "integer", "ppm", (0, 10_000), "carbon dioxide concentration"),
     Field("light_lux", int, "integer", "lx", (0, 120_000), "illuminance"),
     Field("occupancy_count", int, "integer", "people", (0, 1_000), "people counted in the room"),
     Field("motion_detected", bool, "boolean", "", None, "did the motion sensor fire"),
-    Field("energy_kwh", float, "double", "kWh/h", (0.0, 1_000.0),
-          "electrical load: energy the room would use in one hour at the current rate"),
-    Field("air_quality_index", int, "integer", "AQI", (0, 500),
-          "US-AQI style index: 0-50 good, 101-150 unhealthy for sensitive groups, 301+ hazardous"),
+    Field(
+        "energy_kwh",
+        float,
+        "double",
+        "kWh/h",
+        (0.0, 1_000.0),
+        "electrical load: energy the room would use in one hour at the current rate",
+    ),
+    Field(
+        "air_quality_index",
+        int,
+        "integer",
+        "AQI",
+        (0, 500),
+        "US-AQI style index: 0-50 good, 101-150 unhealthy for sensitive groups, 301+ hazardous",
+    ),
 )
 
 RAW_FIELD_NAMES: tuple[str, ...] = tuple(field.name for field in RAW_FIELDS)
@@ -128,9 +141,7 @@ def raw_spark_schema():
     """
     from pyspark.sql import types as T
 
-    return T.StructType(
-        [T.StructField(field.name, _spark_type(field.spark_type), True) for field in RAW_FIELDS]
-    )
+    return T.StructType([T.StructField(field.name, _spark_type(field.spark_type), True) for field in RAW_FIELDS])
 
 
 def aggregate_spark_schema():
@@ -142,9 +153,7 @@ def aggregate_spark_schema():
     """
     from pyspark.sql import types as T
 
-    return T.StructType(
-        [T.StructField(name, _spark_type(type_name), True) for name, type_name in AGGREGATE_FIELDS]
-    )
+    return T.StructType([T.StructField(name, _spark_type(type_name), True) for name, type_name in AGGREGATE_FIELDS])
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,8 +341,7 @@ def validate_record(data: Any, known_rooms: Collection[str] | None) -> Validatio
     if known_rooms is not None and data["room_id"] not in known_rooms:
         return _reject("unknown_room", f"room_id {data['room_id']!r} is not a known room")
     record = {
-        field.name: float(data[field.name]) if field.python_type is float else data[field.name]
-        for field in RAW_FIELDS
+        field.name: float(data[field.name]) if field.python_type is float else data[field.name] for field in RAW_FIELDS
     }
     return ValidationResult(record=record)
 
@@ -352,8 +360,11 @@ def check_event_time(record: dict[str, Any], received_at: datetime, max_ahead_s:
     moment = parse_timestamp(record["timestamp"])
     ahead = (moment - received_at).total_seconds()
     if ahead > max_ahead_s:
-        return _reject("future_timestamp", f"timestamp {record['timestamp']} is {ahead:,.0f} s ahead of the "
-                                           f"receiver's clock (at most {max_ahead_s:g} s allowed)")  # fmt: skip
+        return _reject(
+            "future_timestamp",
+            f"timestamp {record['timestamp']} is {ahead:,.0f} s ahead of the "
+            f"receiver's clock (at most {max_ahead_s:g} s allowed)",
+        )
     if moment < EARLIEST_EVENT_TIME:
         return _reject("clock_not_set", f"timestamp {record['timestamp']} is before 2000: a clock that was never set")
     return ValidationResult(record=record)
@@ -375,9 +386,7 @@ def validate_payload(data: bytes, known_rooms: Collection[str] | None) -> Valida
     except UnicodeDecodeError as error:
         return _reject("not_utf8", f"payload is not UTF-8: {error.reason} at byte {error.start}")
     try:
-        parsed = json.loads(
-            text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys
-        )
+        parsed = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys)
     except _NotFinite as error:
         return _reject("not_finite", f"payload contains {error.args[0]}, which JSON does not allow")
     except _DuplicateField as error:

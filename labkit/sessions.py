@@ -33,29 +33,54 @@ def sessions(readings, gap: str = GAP):
 
     occupied = readings.where(F.col("occupancy_count") > 0)
     grouped = occupied.groupBy(F.session_window("timestamp", gap).alias("session"), "room_id")
-    rows = grouped.agg(F.min("timestamp").alias("session_start"), F.max("timestamp").alias("session_end"),
-                       F.count("*").alias("readings"), F.max("occupancy_count").alias("peak_people"),
-                       F.avg("energy_kwh").alias("avg_load"))  # fmt: skip
+    rows = grouped.agg(
+        F.min("timestamp").alias("session_start"),
+        F.max("timestamp").alias("session_end"),
+        F.count("*").alias("readings"),
+        F.max("occupancy_count").alias("peak_people"),
+        F.avg("energy_kwh").alias("avg_load"),
+    )
     hours = (F.unix_micros("session_end") - F.unix_micros("session_start")) / 3_600_000_000
-    return rows.select("room_id", "session_start", "session_end", "readings", "peak_people",
-                       (F.col("avg_load") * hours).alias("energy_kwh"))  # fmt: skip
+    return rows.select(
+        "room_id",
+        "session_start",
+        "session_end",
+        "readings",
+        "peak_people",
+        (F.col("avg_load") * hours).alias("energy_kwh"),
+    )
 
 
-def build(spark, s: settings_module.Settings | None = None, room_ids=None, gap: str = GAP,
-          watermark: str = pipeline.WATERMARK, **source_options):  # fmt: skip
+def build(
+    spark,
+    s: settings_module.Settings | None = None,
+    room_ids=None,
+    gap: str = GAP,
+    watermark: str = pipeline.WATERMARK,
+    **source_options,
+):
     """read_raw -> parse -> watermark -> deduplicate -> sessions."""
     raw = pipeline.read_raw(spark, room_ids, s=s, **source_options)
     return sessions(pipeline.deduplicate(pipeline.with_watermark(pipeline.parse(raw), watermark)), gap)
 
 
-def start(rows, s: settings_module.Settings | None = None, query_name: str = QUERY_NAME,
-          table_path: str | None = None, trigger: str | None = "5 seconds"):  # fmt: skip
+def start(
+    rows,
+    s: settings_module.Settings | None = None,
+    query_name: str = QUERY_NAME,
+    table_path: str | None = None,
+    trigger: str | None = "5 seconds",
+):
     """Write the sessions to Delta (append: each session once, when final), exactly once."""
     s = s or settings_module.get()
     table_path = table_path or s.table_path(OCCUPANCY_TABLE)
     checkpoint = s.checkpoint_path(query_name)
-    writer = (rows.writeStream.queryName(query_name).outputMode("append").option("checkpointLocation", checkpoint)
-              .foreachBatch(pipeline.batch_writer(table_path, query_name, checkpoint, None)))  # fmt: skip
+    writer = (
+        rows.writeStream.queryName(query_name)
+        .outputMode("append")
+        .option("checkpointLocation", checkpoint)
+        .foreachBatch(pipeline.batch_writer(table_path, query_name, checkpoint, None))
+    )
     return (writer.trigger(processingTime=trigger) if trigger else writer).start()
 
 
@@ -87,6 +112,11 @@ def reference_sessions(records: Iterable[dict], gap_s: float) -> list[dict]:
 def _session(room_id: str, members: list) -> dict:
     first, last = members[0][1], members[-1][1]
     avg_load = sum(r["energy_kwh"] for r, _ in members) / len(members)
-    return {"room_id": room_id, "session_start": first, "session_end": last, "readings": len(members),
-            "peak_people": max(r["occupancy_count"] for r, _ in members),
-            "energy_kwh": avg_load * (last - first).total_seconds() / 3600}  # fmt: skip
+    return {
+        "room_id": room_id,
+        "session_start": first,
+        "session_end": last,
+        "readings": len(members),
+        "peak_people": max(r["occupancy_count"] for r, _ in members),
+        "energy_kwh": avg_load * (last - first).total_seconds() / 3600,
+    }

@@ -155,8 +155,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         return float(checked(name, r"\d+(\.\d+)?", "give a number of seconds, e.g. 10"))
 
     def host(name: str) -> str:
-        return checked(name, _HOST, "give a host name or IP address only, e.g. 127.0.0.1 (the port has its own "
-                                    "variable)")  # fmt: skip
+        return checked(
+            name, _HOST, "give a host name or IP address only, e.g. 127.0.0.1 (the port has its own variable)"
+        )
 
     home_text = env.get("LABKIT_HOME") or str(_project_root())
     home = Path(home_text).expanduser().resolve()
@@ -179,8 +180,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         check_location("LABKIT_LAKE_ROOT", lake_root)
     else:
         lake_root = str(path("LABKIT_LAKE_ROOT"))
-    spark_master = checked("LABKIT_SPARK_MASTER", r"local(\[(\d+|\*)\])?|spark://[^\s/:]+:\d{1,5}",
-                           "use local[N] (N cores, e.g. local[2]), local[*] or spark://host:port")  # fmt: skip
+    spark_master = checked(
+        "LABKIT_SPARK_MASTER",
+        r"local(\[(\d+|\*)\])?|spark://[^\s/:]+:\d{1,5}",
+        "use local[N] (N cores, e.g. local[2]), local[*] or spark://host:port",
+    )
     if spark_master == "local[0]":
         raise _refused("LABKIT_SPARK_MASTER", spark_master, "use at least one core, e.g. local[2]")
     shuffle_partitions = checked("LABKIT_SHUFFLE_PARTITIONS", r"0*[1-9]\d*", "give a whole number of 1 or more")
@@ -192,8 +196,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         home=home,
         state_dir=path("LABKIT_STATE_DIR"),
         jars_dir=path("LABKIT_JARS_DIR"),
-        maven_repo=checked("LABKIT_MAVEN_REPO", r"\s*(https?://\S+|file:\S+)?\s*",
-                           "give the repository's URL, e.g. https://repo1.maven.org/maven2/, or leave it empty").strip(),
+        maven_repo=checked(
+            "LABKIT_MAVEN_REPO",
+            r"\s*(https?://\S+|file:\S+)?\s*",
+            "give the repository's URL, e.g. https://repo1.maven.org/maven2/, or leave it empty",
+        ).strip(),
         mqtt_host=host("LABKIT_MQTT_HOST"),
         mqtt_port=port("LABKIT_MQTT_PORT"),
         mqtt_broker=checked("LABKIT_MQTT_BROKER", "auto|mosquitto|amqtt", "use auto, mosquitto or amqtt"),
@@ -211,8 +218,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         shuffle_partitions=int(shuffle_partitions),
         lake_root=lake_root,
         metadata_db=path("LABKIT_METADATA_DB", folder=False),
-        s3_endpoint=checked("LABKIT_S3_ENDPOINT", r"(https?://[^\s/]+/?)?", "give a URL such as http://minio:9000, "
-                            "or leave it empty"),  # fmt: skip
+        s3_endpoint=checked(
+            "LABKIT_S3_ENDPOINT", r"(https?://[^\s/]+/?)?", "give a URL such as http://minio:9000, or leave it empty"
+        ),
         s3_access_key=checked("AWS_ACCESS_KEY_ID", r"\S*", "remove the spaces (a pasted key often carries one)"),
         s3_secret_key=checked("AWS_SECRET_ACCESS_KEY", r"\S*", "remove the spaces (a pasted key often carries one)"),
     )

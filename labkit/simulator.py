@@ -54,7 +54,12 @@ KINDS = ("ok", "out_of_order", "late", "duplicate", "malformed")
 #: The kinds of broken payload the simulator sends; each is named after the reason code that
 #: ``labkit.schema.validate_payload`` gives it, so a lesson can check the dead-letter topic.
 MALFORMED_CLASSES = (
-    "bad_json", "wrong_type", "missing_field", "not_finite", "out_of_range", "unknown_room",
+    "bad_json",
+    "wrong_type",
+    "missing_field",
+    "not_finite",
+    "out_of_range",
+    "unknown_room",
 )
 
 #: A room id that no building has (room ids start at room_1): the "rogue sensor" of the faults.
@@ -92,8 +97,9 @@ def _step_count(count: int | None, duration: float | None, interval: float) -> i
     return count
 
 
-def default_start(realtime: bool, count: int | None = None, duration: float | None = None,
-                  interval: float = PUBLISH_INTERVAL) -> datetime:
+def default_start(
+    realtime: bool, count: int | None = None, duration: float | None = None, interval: float = PUBLISH_INTERVAL
+) -> datetime:
     """When ``labkit simulate`` starts its sensor time if not told: now, or now minus the run's length.
 
     In real time a reading is stamped when it is sent: start now. On the accelerated clock ten
@@ -108,8 +114,10 @@ def default_start(realtime: bool, count: int | None = None, duration: float | No
         return now
     steps = _step_count(count, duration, interval)
     if steps is None:
-        raise LabkitError("an accelerated run needs an end: its readings would be stamped ever further ahead",
-                          "add --duration SECONDS (or --count N), or publish on the wall clock with --realtime")  # fmt: skip
+        raise LabkitError(
+            "an accelerated run needs an end: its readings would be stamped ever further ahead",
+            "add --duration SECONDS (or --count N), or publish on the wall clock with --realtime",
+        )
     return now - timedelta(seconds=steps * interval)
 
 
@@ -129,8 +137,16 @@ DRIFT_C = 6.0
 CO2_EMPTY_PPM = 1600
 
 #: The fields a stuck sensor keeps repeating: every measured value (the clock still ticks).
-STUCK_FIELDS = ("temperature", "humidity", "co2_ppm", "light_lux", "occupancy_count",
-                "motion_detected", "energy_kwh", "air_quality_index")
+STUCK_FIELDS = (
+    "temperature",
+    "humidity",
+    "co2_ppm",
+    "light_lux",
+    "occupancy_count",
+    "motion_detected",
+    "energy_kwh",
+    "air_quality_index",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,8 +185,9 @@ class Anomaly:
             kind, room_id, start_s, duration_s = parts
             return cls(kind, room_id, float(start_s), float(duration_s))
         except ValueError:
-            raise LabkitError(f"cannot read the anomaly {text!r}",
-                              "write KIND:ROOM:START_S:DURATION_S, e.g. spike:room_4:60:10") from None  # fmt: skip
+            raise LabkitError(
+                f"cannot read the anomaly {text!r}", "write KIND:ROOM:START_S:DURATION_S, e.g. spike:room_4:60:10"
+            ) from None
 
     def active(self, due: float) -> bool:
         """Whether the reading due ``due`` seconds after the start is hit."""
@@ -204,8 +221,9 @@ def read_labels(path) -> list[dict[str, str]]:
         return json.load(handle)
 
 
-def _apply_anomalies(record: dict[str, Any], due: float, anomalies: Sequence[Anomaly],
-                     start: datetime, seed: int) -> dict[str, Any] | None:
+def _apply_anomalies(
+    record: dict[str, Any], due: float, anomalies: Sequence[Anomaly], start: datetime, seed: int
+) -> dict[str, Any] | None:
     """``record`` as the anomalies active at ``due`` change it; None when the room is silent."""
     for anomaly in anomalies:
         if anomaly.room_id != record["room_id"] or not anomaly.active(due):
@@ -242,13 +260,10 @@ def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
     elif klass == "missing_field":
         del broken[rng.choice(RAW_FIELD_NAMES)]
     elif klass == "not_finite":
-        broken[rng.choice(["temperature", "humidity", "energy_kwh"])] = rng.choice(
-            [float("nan"), float("inf")]
-        )
+        broken[rng.choice(["temperature", "humidity", "energy_kwh"])] = rng.choice([float("nan"), float("inf")])
     elif klass == "out_of_range":
         field, impossible = rng.choice(
-            [("humidity", 117.5), ("co2_ppm", -40), ("temperature", -273.5),
-             ("air_quality_index", 900)]
+            [("humidity", 117.5), ("co2_ppm", -40), ("temperature", -273.5), ("air_quality_index", 900)]
         )
         broken[field] = impossible
     elif klass == "unknown_room":
@@ -258,9 +273,7 @@ def _malformed(record: dict[str, Any], rng: random.Random) -> tuple[str, bytes]:
     return topic, json.dumps(broken, separators=(",", ":")).encode("utf-8")
 
 
-def _draw_fault(
-    rng: random.Random, malformed: float, late: float, out_of_order: float
-) -> str | None:
+def _draw_fault(rng: random.Random, malformed: float, late: float, out_of_order: float) -> str | None:
     """Which fault hits one reading, if any: one roll of the dice, cut into bands."""
     roll = rng.random()
     if roll < malformed:
@@ -320,13 +333,14 @@ def generate(
     if start is None:
         start = datetime.now(timezone.utc).replace(microsecond=0)
     if start.tzinfo is None:
-        raise ValueError(f"start={start!r} has no time zone; use e.g. "
-                         "datetime(2026, 1, 30, 9, 0, tzinfo=timezone.utc)")
+        raise ValueError(f"start={start!r} has no time zone; use e.g. datetime(2026, 1, 30, 9, 0, tzinfo=timezone.utc)")
     steps = _step_count(count, duration, interval)
-    for name, value in [("late_fraction", late_fraction),
-                        ("out_of_order_fraction", out_of_order_fraction),
-                        ("duplicate_fraction", duplicate_fraction),
-                        ("malformed_fraction", malformed_fraction)]:
+    for name, value in [
+        ("late_fraction", late_fraction),
+        ("out_of_order_fraction", out_of_order_fraction),
+        ("duplicate_fraction", duplicate_fraction),
+        ("malformed_fraction", malformed_fraction),
+    ]:
         _check_fraction(name, value)
     if malformed_fraction + late_fraction + out_of_order_fraction > 1.0:
         raise LabkitError(
@@ -341,19 +355,40 @@ def generate(
     anomalies = [Anomaly.parse(a) if isinstance(a, str) else a for a in anomalies]
     strangers = sorted({a.room_id for a in anomalies} - set(room_list))
     if strangers:
-        raise LabkitError(f"anomalies name rooms this run does not simulate: {', '.join(strangers)}",
-                          f"use rooms of this run: {room_list[0]} .. {room_list[-1]}")  # fmt: skip
+        raise LabkitError(
+            f"anomalies name rooms this run does not simulate: {', '.join(strangers)}",
+            f"use rooms of this run: {room_list[0]} .. {room_list[-1]}",
+        )
     # Checking first and generating in a second function makes a wrong argument fail here, at
     # the call, rather than later at the first next() on the generator.
-    return _messages(room_list, start, steps, interval, seed, late_fraction, late_delay,
-                     out_of_order_fraction, out_of_order_delay, duplicate_fraction,
-                     malformed_fraction, anomalies)
+    return _messages(
+        room_list,
+        start,
+        steps,
+        interval,
+        seed,
+        late_fraction,
+        late_delay,
+        out_of_order_fraction,
+        out_of_order_delay,
+        duplicate_fraction,
+        malformed_fraction,
+        anomalies,
+    )
 
 
 def _messages(
-    room_list: list[str], start: datetime, steps: int | None, interval: float, seed: int,
-    late_fraction: float, late_delay: float, out_of_order_fraction: float,
-    out_of_order_delay: float, duplicate_fraction: float, malformed_fraction: float,
+    room_list: list[str],
+    start: datetime,
+    steps: int | None,
+    interval: float,
+    seed: int,
+    late_fraction: float,
+    late_delay: float,
+    out_of_order_fraction: float,
+    out_of_order_delay: float,
+    duplicate_fraction: float,
+    malformed_fraction: float,
     anomalies: Sequence[Anomaly] = (),
 ) -> Iterator[Message]:
     """The generator behind :func:`generate`, which has checked every argument."""
@@ -401,8 +436,7 @@ def _messages(
                 message = Message(topic, payload, record, "ok", due)
                 yield message
             if rng.random() < duplicate_fraction:
-                copy = Message(topic, payload, dict(record), "duplicate",
-                               message.due + rng.uniform(0.0, 1.0))
+                copy = Message(topic, payload, dict(record), "duplicate", message.due + rng.uniform(0.0, 1.0))
                 hold(copy)
     while held:
         yield heapq.heappop(held)[2]
@@ -433,8 +467,10 @@ class PublishSummary:
     def __str__(self) -> str:
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in self.counts.items() if n)
         status = " (interrupted)" if self.interrupted else ""
-        return (f"published {self.total:,} messages in {self.seconds:.1f} s "
-                f"({self.rate:,.0f} msg/s): {kinds or 'none'}{status}")
+        return (
+            f"published {self.total:,} messages in {self.seconds:.1f} s "
+            f"({self.rate:,.0f} msg/s): {kinds or 'none'}{status}"
+        )
 
 
 def _queued(info):
@@ -458,11 +494,14 @@ def _wait_for_ack(info, timeout: float) -> None:
     try:
         info.wait_for_publish(timeout)
     except (RuntimeError, ValueError) as error:
-        raise LabkitError(f"publishing failed: {error}",
-                          "check that the MQTT broker is still running (`labkit status`)") from None
+        raise LabkitError(
+            f"publishing failed: {error}", "check that the MQTT broker is still running (`labkit status`)"
+        ) from None
     if not info.is_published():
-        raise LabkitError(f"the MQTT broker sent no acknowledgement within {timeout:.0f} s",
-                          "check that the MQTT broker is still running (`labkit status`)")
+        raise LabkitError(
+            f"the MQTT broker sent no acknowledgement within {timeout:.0f} s",
+            "check that the MQTT broker is still running (`labkit status`)",
+        )
 
 
 def publish(

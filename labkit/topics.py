@@ -115,8 +115,14 @@ def answers(bootstrap: str, timeout: float = 3.0) -> bool:
     except OSError:
         return False
     try:
-        return len(AdminClient({"bootstrap.servers": bootstrap, "logger": _kafka_log()})
-                   .list_topics(timeout=timeout).brokers) > 0  # fmt: skip
+        return (
+            len(
+                AdminClient({"bootstrap.servers": bootstrap, "logger": _kafka_log()})
+                .list_topics(timeout=timeout)
+                .brokers
+            )
+            > 0
+        )
     except KafkaException:
         return False
 
@@ -169,13 +175,20 @@ def _wait_for_leaders(client: AdminClient, names: list[str], timeout: float = 30
     deadline = time.monotonic() + timeout
     while True:
         metadata = client.list_topics(timeout=10).topics
-        waiting = [n for n in names if n not in metadata or metadata[n].error is not None
-                   or any(p.leader < 0 for p in metadata[n].partitions.values())]  # fmt: skip
+        waiting = [
+            n
+            for n in names
+            if n not in metadata
+            or metadata[n].error is not None
+            or any(p.leader < 0 for p in metadata[n].partitions.values())
+        ]
         if not waiting:
             return
         if time.monotonic() > deadline:
-            raise LabkitError(f"topics without a leader after {timeout:.0f} s: {', '.join(waiting[:5])}",
-                              "check the broker's log (`labkit status`, .labkit/logs/kafka.log)")  # fmt: skip
+            raise LabkitError(
+                f"topics without a leader after {timeout:.0f} s: {', '.join(waiting[:5])}",
+                "check the broker's log (`labkit status`, .labkit/logs/kafka.log)",
+            )
         time.sleep(0.2)
 
 
@@ -230,8 +243,11 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 
         try:
             return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
         except KafkaException as error:
-            transient = error.args[0].code() in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                                                 KafkaError.UNKNOWN_TOPIC_OR_PART)  # fmt: skip
+            transient = error.args[0].code() in (
+                KafkaError.NOT_LEADER_FOR_PARTITION,
+                KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.UNKNOWN_TOPIC_OR_PART,
+            )
             if not transient or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -239,19 +255,31 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 
 
 def peek_consumer(s: settings_module.Settings) -> Consumer:
     """A consumer in a throw-away group that never commits: peeking moves nobody's offsets."""
-    return Consumer(client_config(s, **{"group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
-                                        "enable.auto.commit": False, "enable.partition.eof": True}))  # fmt: skip
+    return Consumer(
+        client_config(
+            s,
+            **{
+                "group.id": f"labkit-peek-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
+    )
 
 
-def last_messages(topic: str, n: int = 5, s: settings_module.Settings | None = None, timeout: float = 10) -> list[Message]:
+def last_messages(
+    topic: str, n: int = 5, s: settings_module.Settings | None = None, timeout: float = 10
+) -> list[Message]:
     """The last ``n`` messages of each partition of ``topic``, oldest first."""
     s = s or settings_module.get()
     consumer = peek_consumer(s)
     try:
         metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
         if metadata.error is not None:
-            raise LabkitError(f"topic {topic} is not available: {metadata.error.str()}",
-                              "create the lab's topics with `labkit topics`")  # fmt: skip
+            raise LabkitError(
+                f"topic {topic} is not available: {metadata.error.str()}",
+                "create the lab's topics with `labkit topics`",
+            )
         assignments, remaining = [], 0
         for p in metadata.partitions:
             low, high = watermarks(consumer, topic, p, timeout)
@@ -306,8 +334,9 @@ def read_all(topic: str, s: settings_module.Settings | None = None, timeout: flo
         consumer.close()
 
 
-def reset_consumer_group(group: str, topic_names: list[str], to_timestamp_ms: int | None = None,
-                         s: settings_module.Settings | None = None) -> dict[str, int]:  # fmt: skip
+def reset_consumer_group(
+    group: str, topic_names: list[str], to_timestamp_ms: int | None = None, s: settings_module.Settings | None = None
+) -> dict[str, int]:
     """Move ``group``'s committed offsets back to the beginning, or to the first record at or
     after ``to_timestamp_ms``. The group must have no running members (Kafka refuses otherwise).
     Returns the new offsets as ``{"topic:partition": offset}``.
@@ -315,17 +344,24 @@ def reset_consumer_group(group: str, topic_names: list[str], to_timestamp_ms: in
     s = s or settings_module.get()
     consumer = peek_consumer(s)
     try:
-        partitions = [TopicPartition(t, p) for t in topic_names
-                      for p in consumer.list_topics(t, timeout=10).topics[t].partitions]  # fmt: skip
+        partitions = [
+            TopicPartition(t, p) for t in topic_names for p in consumer.list_topics(t, timeout=10).topics[t].partitions
+        ]
         if to_timestamp_ms is None:
-            targets = [TopicPartition(tp.topic, tp.partition, watermarks(consumer, tp.topic, tp.partition)[0])
-                       for tp in partitions]  # fmt: skip
+            targets = [
+                TopicPartition(tp.topic, tp.partition, watermarks(consumer, tp.topic, tp.partition)[0])
+                for tp in partitions
+            ]
         else:
             asked = [TopicPartition(tp.topic, tp.partition, to_timestamp_ms) for tp in partitions]
             targets = consumer.offsets_for_times(asked, timeout=10)
             # past the last record: offsets_for_times answers -1, which means "the end"
-            targets = [tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition,
-                       watermarks(consumer, tp.topic, tp.partition)[1]) for tp in targets]  # fmt: skip
+            targets = [
+                tp
+                if tp.offset >= 0
+                else TopicPartition(tp.topic, tp.partition, watermarks(consumer, tp.topic, tp.partition)[1])
+                for tp in targets
+            ]
     finally:
         consumer.close()
     client = admin(s)

@@ -20,8 +20,13 @@ def _label(field: str) -> str:
     return f"{field} ({unit})" if unit else field
 
 
-def plot_readings(readings, metrics: Sequence[str] = ("temperature", "co2_ppm"),
-                  time_column: str = "timestamp", room_column: str = "room_id", title: str | None = None):  # fmt: skip
+def plot_readings(
+    readings,
+    metrics: Sequence[str] = ("temperature", "co2_ppm"),
+    time_column: str = "timestamp",
+    room_column: str = "room_id",
+    title: str | None = None,
+):
     """One panel per metric, one line per room, over event time.
 
     ``readings`` is a pandas DataFrame of raw records; ``time_column`` may hold datetimes or
@@ -65,9 +70,17 @@ def window_starts(first: datetime, last: datetime, window_s: float, slide_s: flo
     return result
 
 
-def plot_windows(first: datetime, last: datetime, window_s: float, slide_s: float | None = None,
-                 events: Sequence[datetime] = (), late_events: Sequence[datetime] = (),
-                 watermark: datetime | None = None, ax=None, title: str | None = None):  # fmt: skip
+def plot_windows(
+    first: datetime,
+    last: datetime,
+    window_s: float,
+    slide_s: float | None = None,
+    events: Sequence[datetime] = (),
+    late_events: Sequence[datetime] = (),
+    watermark: datetime | None = None,
+    ax=None,
+    title: str | None = None,
+):
     """Windows as bars on a timeline, with readings as dots under them.
 
     * ``slide_s`` None (or equal to ``window_s``): tumbling windows, each reading in one window;
@@ -87,10 +100,23 @@ def plot_windows(first: datetime, last: datetime, window_s: float, slide_s: floa
     lanes = max(1, round(window_s / slide_s))
     for i, start in enumerate(starts):
         lane = i % lanes
-        ax.barh(lane + 1, timedelta(seconds=window_s), left=start, height=0.6,
-                color=f"C{i % 10}", alpha=0.35, edgecolor=f"C{i % 10}")  # fmt: skip
-        ax.text(start + timedelta(seconds=window_s / 2), lane + 1, start.strftime("%H:%M:%S"),
-                ha="center", va="center", fontsize=7)  # fmt: skip
+        ax.barh(
+            lane + 1,
+            timedelta(seconds=window_s),
+            left=start,
+            height=0.6,
+            color=f"C{i % 10}",
+            alpha=0.35,
+            edgecolor=f"C{i % 10}",
+        )
+        ax.text(
+            start + timedelta(seconds=window_s / 2),
+            lane + 1,
+            start.strftime("%H:%M:%S"),
+            ha="center",
+            va="center",
+            fontsize=7,
+        )
     if events:
         ax.plot(list(events), [0] * len(events), "o", color="black", markersize=3, label="reading")
     if late_events:
@@ -98,10 +124,13 @@ def plot_windows(first: datetime, last: datetime, window_s: float, slide_s: floa
     if watermark is not None:
         ax.axvline(watermark, color="red", linestyle="--", linewidth=1, label="watermark")
     kind = "tumbling" if slide_s == window_s else "sliding"
-    ax.set_yticks([0] + [lane + 1 for lane in range(lanes)],
-                  ["readings"] + [f"windows {lane + 1}" for lane in range(lanes)])  # fmt: skip
+    ax.set_yticks(
+        [0] + [lane + 1 for lane in range(lanes)], ["readings"] + [f"windows {lane + 1}" for lane in range(lanes)]
+    )
     ax.set_ylim(-0.7, lanes + 0.7)
-    ax.set_title(title or f"{kind} windows: {window_s:g} s" + (f", sliding every {slide_s:g} s" if kind == "sliding" else ""))
+    ax.set_title(
+        title or f"{kind} windows: {window_s:g} s" + (f", sliding every {slide_s:g} s" if kind == "sliding" else "")
+    )
     ax.set_xlabel("event time (UTC)")
     if events or late_events or watermark is not None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -31,14 +31,20 @@ from labkit.progress import Ticker
 
 WINDOWS_TABLE = "telemetry_windows"
 ALERTS_TABLE = "telemetry_alerts"
-SQL_TYPES = {"timestamp": "timestamptz", "string": "text", "integer": "integer", "long": "bigint",
-             "double": "double precision"}  # fmt: skip
+SQL_TYPES = {
+    "timestamp": "timestamptz",
+    "string": "text",
+    "integer": "integer",
+    "long": "bigint",
+    "double": "double precision",
+}
 KEY = ("room_id", "window_start")
 
 
 def create_tables_sql() -> str:
-    columns = ",\n  ".join(f"{name} {SQL_TYPES[kind]}" + (" NOT NULL" if name in KEY else "")
-                           for name, kind in schema.AGGREGATE_FIELDS)  # fmt: skip
+    columns = ",\n  ".join(
+        f"{name} {SQL_TYPES[kind]}" + (" NOT NULL" if name in KEY else "") for name, kind in schema.AGGREGATE_FIELDS
+    )
     return f"""
 CREATE TABLE IF NOT EXISTS {WINDOWS_TABLE} (
   {columns},
@@ -65,14 +71,20 @@ CREATE TABLE IF NOT EXISTS kafka_positions (
 def upsert_window_sql() -> str:
     names = schema.AGGREGATE_COLUMNS
     updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n not in KEY)
-    return (f"INSERT INTO {WINDOWS_TABLE} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
-            f"ON CONFLICT (room_id, window_start) DO UPDATE SET {updates}, loaded_at = now()")  # fmt: skip
+    return (
+        f"INSERT INTO {WINDOWS_TABLE} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
+        f"ON CONFLICT (room_id, window_start) DO UPDATE SET {updates}, loaded_at = now()"
+    )
 
 
-UPSERT_ALERT = (f"INSERT INTO {ALERTS_TABLE} (kafka_partition, kafka_offset, room_id, at, details) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kafka_partition, kafka_offset) DO NOTHING")
-SAVE_POSITION = ("INSERT INTO kafka_positions (topic, kafka_partition, next_offset) VALUES (%s, %s, %s) "
-                 "ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = EXCLUDED.next_offset")
+UPSERT_ALERT = (
+    f"INSERT INTO {ALERTS_TABLE} (kafka_partition, kafka_offset, room_id, at, details) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kafka_partition, kafka_offset) DO NOTHING"
+)
+SAVE_POSITION = (
+    "INSERT INTO kafka_positions (topic, kafka_partition, next_offset) VALUES (%s, %s, %s) "
+    "ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"
+)
 
 
 def connect(dsn: str = ""):
@@ -82,9 +94,11 @@ def connect(dsn: str = ""):
         # autocommit: each `with conn.transaction()` below is then one real transaction
         return psycopg.connect(dsn, connect_timeout=10, autocommit=True)
     except psycopg.OperationalError as error:
-        raise LabkitError(f"cannot connect to PostgreSQL ({dsn or 'PG* variables'}): {str(error).strip()}",
-                          "start PostgreSQL (compose: `docker compose --profile dashboards up -d`) "
-                          "or set PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE or --dsn") from None  # fmt: skip
+        raise LabkitError(
+            f"cannot connect to PostgreSQL ({dsn or 'PG* variables'}): {str(error).strip()}",
+            "start PostgreSQL (compose: `docker compose --profile dashboards up -d`) "
+            "or set PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE or --dsn",
+        ) from None
 
 
 class Loader:
@@ -173,14 +187,20 @@ class Loader:
                 if until_caught_up and not messages and self.assigned and self.caught_up():
                     return self.loaded
                 if deadline and time.monotonic() > deadline:
-                    raise LabkitError(f"not caught up after {timeout:.0f} s ({self.loaded})",
-                                      "check `labkit status` and that the topics exist (`labkit topics`)")  # fmt: skip
+                    raise LabkitError(
+                        f"not caught up after {timeout:.0f} s ({self.loaded})",
+                        "check `labkit status` and that the topics exist (`labkit topics`)",
+                    )
         finally:
             self.consumer.close()
 
 
-def run(dsn: str = "", until_caught_up: bool = False, timeout: float | None = None,
-        s: settings_module.Settings | None = None) -> dict[str, int]:  # fmt: skip
+def run(
+    dsn: str = "",
+    until_caught_up: bool = False,
+    timeout: float | None = None,
+    s: settings_module.Settings | None = None,
+) -> dict[str, int]:
     """``labkit to-postgres``: create the tables if needed, then load (see :class:`Loader`)."""
     with connect(dsn) as conn:
         return Loader(conn, s).run(until_caught_up=until_caught_up, timeout=timeout)

@@ -30,8 +30,11 @@ def windows(room_ids: list[str], start: datetime, seconds: int) -> list[dict]:
 def as_message(row: dict) -> tuple[str, str, bytes]:
     """(topic, key, value) of an aggregate row, as the Spark job's Kafka sink makes them."""
     value = {k: (schema.format_timestamp(v) if isinstance(v, datetime) else v) for k, v in row.items() if v is not None}
-    return (names.downsampled_topic(row["room_id"]), downstream.window_key(row["room_id"], row["window_start"]),
-            json.dumps(value).encode())  # fmt: skip
+    return (
+        names.downsampled_topic(row["room_id"]),
+        downstream.window_key(row["room_id"], row["window_start"]),
+        json.dumps(value).encode(),
+    )
 
 
 def produce(rows: list[dict], extra: list[tuple[str, str | None, bytes, list | None]] = ()) -> None:

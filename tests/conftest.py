@@ -90,8 +90,13 @@ class S3Server:
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()
         self.endpoint = f"http://127.0.0.1:{port}"
-        self.client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                                   aws_access_key_id=self.ACCESS_KEY, aws_secret_access_key=self.SECRET_KEY)  # fmt: skip
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.ACCESS_KEY,
+            aws_secret_access_key=self.SECRET_KEY,
+        )
 
     def lake_environment(self, bucket: str) -> dict[str, str]:
         """Create ``bucket`` and return the variables that make it labkit's lake (``s3a://bucket``)."""
@@ -158,10 +163,18 @@ def published(stack):
     from labkit import feed, metadata, names, simulator
 
     metadata.init_metadata(stack.metadata_db)
-    messages = list(simulator.generate(
-        rooms=names.room_ids(), start=PIPELINE_START, duration=120, seed=11, out_of_order_fraction=0.05,
-        late_fraction=0.03, late_delay=LATE_DELAY_S, duplicate_fraction=0.02,
-    ))  # fmt: skip
+    messages = list(
+        simulator.generate(
+            rooms=names.room_ids(),
+            start=PIPELINE_START,
+            duration=120,
+            seed=11,
+            out_of_order_fraction=0.05,
+            late_fraction=0.03,
+            late_delay=LATE_DELAY_S,
+            duplicate_fraction=0.02,
+        )
+    )
     sent = feed.through_bridge(messages)
     assert sent.produced == sent.count == len(messages), sent.counters
     before, after = sent.before, sent.after

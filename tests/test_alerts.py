@@ -33,16 +33,32 @@ QUIET_ROOMS = {"room_5", "room_7"}
 
 # ---------------------------------------------------------------- the detectors, without Spark
 
-LIMITS = {"max_temperature": 24.0, "max_co2_ppm": 1000, "spike_delta_c": 4.0, "silent_after_s": 15.0,
-          "stuck_after_s": 300.0}  # fmt: skip
+LIMITS = {
+    "max_temperature": 24.0,
+    "max_co2_ppm": 1000,
+    "spike_delta_c": 4.0,
+    "silent_after_s": 15.0,
+    "stuck_after_s": 300.0,
+}
 
 
 def readings_of(room_id, temperatures, co2=450):
     """One reading every half second from 09:00:00; the humidity moves, so the sensor is not stuck."""
-    return [{"room_id": room_id, "timestamp": f"2026-02-10T09:00:{k // 2:02d}.{5 * (k % 2)}00Z", "temperature": t,
-             "humidity": 40.0 + k / 100, "co2_ppm": co2, "light_lux": 0, "occupancy_count": 1,
-             "motion_detected": False, "energy_kwh": 1.0, "air_quality_index": 30}
-            for k, t in enumerate(temperatures)]  # fmt: skip
+    return [
+        {
+            "room_id": room_id,
+            "timestamp": f"2026-02-10T09:00:{k // 2:02d}.{5 * (k % 2)}00Z",
+            "temperature": t,
+            "humidity": 40.0 + k / 100,
+            "co2_ppm": co2,
+            "light_lux": 0,
+            "occupancy_count": 1,
+            "motion_detected": False,
+            "energy_kwh": 1.0,
+            "air_quality_index": 30,
+        }
+        for k, t in enumerate(temperatures)
+    ]
 
 
 def test_a_hot_stretch_is_one_episode_raised_then_cleared_after_the_calm():
@@ -59,7 +75,9 @@ def test_a_gap_within_the_readings_is_a_silent_episode():
     del rows[10:36]  # 13 s without a reading, more than silent_after_s = 10 s
     found = alerts.watch_readings(rows, {"room_2": dict(LIMITS, silent_after_s=10.0)})
     assert [(a["alert"], a["state"], a["event_time"].second) for a in found] == [
-        ("silent", "raised", 14), ("silent", "cleared", 18)]  # last reading at 09:00:04.5, next at 09:00:18
+        ("silent", "raised", 14),
+        ("silent", "cleared", 18),
+    ]  # last reading at 09:00:04.5, next at 09:00:18
 
 
 def test_a_spike_is_measured_against_the_room_s_own_baseline():
@@ -76,8 +94,16 @@ def test_a_spike_is_measured_against_the_room_s_own_baseline():
 @pytest.fixture(scope="module")
 def alert_run(spark, stack):
     metadata.init_metadata(stack.metadata_db)
-    messages = list(simulator.generate(start=START, duration=DURATION_S, seed=15, anomalies=ANOMALIES,
-                                       out_of_order_fraction=0.02, duplicate_fraction=0.01))  # fmt: skip
+    messages = list(
+        simulator.generate(
+            start=START,
+            duration=DURATION_S,
+            seed=15,
+            anomalies=ANOMALIES,
+            out_of_order_fraction=0.02,
+            duplicate_fraction=0.01,
+        )
+    )
     labels = simulator.anomaly_labels(ANOMALIES, START)
     topics.ensure_topics([names.ALERTS_TOPIC], s=stack)
     alerts_before = topics.end_offsets([names.ALERTS_TOPIC], stack)[names.ALERTS_TOPIC]
@@ -91,8 +117,7 @@ def alert_run(spark, stack):
     finally:
         query.stop()
     in_delta = alerts.read_alerts(spark, path)
-    in_topic = [m for m in topics.read_all(names.ALERTS_TOPIC, stack)
-                if m.offset >= alerts_before.get(m.partition, 0)]  # fmt: skip
+    in_topic = [m for m in topics.read_all(names.ALERTS_TOPIC, stack) if m.offset >= alerts_before.get(m.partition, 0)]
     return {"labels": labels, "delta": in_delta, "topic": in_topic}
 
 
@@ -140,8 +165,10 @@ def test_each_episode_is_one_raise_and_one_clear(alert_run):
 def test_the_topic_carries_the_same_alerts_keyed_by_room(alert_run):
     in_topic = [(m.key, json.loads(m.value)) for m in alert_run["topic"]]
     assert all(key == value["room_id"] for key, value in in_topic)
-    as_delta = sorted((r["room_id"], r["alert"], r["state"], r["event_time"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
-                      for r in alert_run["delta"])  # fmt: skip
+    as_delta = sorted(
+        (r["room_id"], r["alert"], r["state"], r["event_time"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
+        for r in alert_run["delta"]
+    )
     as_topic = sorted({(v["room_id"], v["alert"], v["state"], v["event_time"][:23]) for _, v in in_topic})
     assert as_topic == as_delta
 
@@ -149,16 +176,28 @@ def test_the_topic_carries_the_same_alerts_keyed_by_room(alert_run):
 def test_score_counts_found_anomalies_and_true_alerts_by_hand():
     labels = [
         {"kind": "spike", "room_id": "room_4", "start": "2026-02-10T09:01:00.000Z", "end": "2026-02-10T09:01:05.000Z"},
-        {"kind": "dropout", "room_id": "room_2", "start": "2026-02-10T09:02:00.000Z", "end": "2026-02-10T09:02:40.000Z"},
+        {
+            "kind": "dropout",
+            "room_id": "room_2",
+            "start": "2026-02-10T09:02:00.000Z",
+            "end": "2026-02-10T09:02:40.000Z",
+        },
     ]
 
     def alert(room_id, kind, second, state="raised"):
-        return {"room_id": room_id, "alert": kind, "state": state, "event_time": datetime(2026, 2, 10, 9, 1, 0) +
-                timedelta(seconds=second)}  # fmt: skip
+        return {
+            "room_id": room_id,
+            "alert": kind,
+            "state": state,
+            "event_time": datetime(2026, 2, 10, 9, 1, 0) + timedelta(seconds=second),
+        }
 
-    rows = [alert("room_4", "spike", 1), alert("room_4", "spike", 6, "cleared"),  # found, and a clear is not counted
-            alert("room_2", "co2_high", 70),  # right room and time, wrong kind: false, and the dropout is missed
-            alert("room_4", "spike", 5 + 31)]  # after the grace of 30 s: false
+    rows = [
+        alert("room_4", "spike", 1),
+        alert("room_4", "spike", 6, "cleared"),  # found, and a clear is not counted
+        alert("room_2", "co2_high", 70),  # right room and time, wrong kind: false, and the dropout is missed
+        alert("room_4", "spike", 5 + 31),
+    ]  # after the grace of 30 s: false
     result = alerts.score(rows, labels)
     assert result.found["spike"] == (1, 1) and result.found["dropout"] == (0, 1)
     assert result.true_alerts["spike"] == (1, 2) and result.true_alerts["co2_high"] == (0, 1)

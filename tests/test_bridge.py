@@ -34,8 +34,12 @@ class BridgeProcess:
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "labkit", "bridge", "--client-id", self.client_id],
-                                        stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "labkit", "bridge", "--client-id", self.client_id],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
         return self
 
     def log(self) -> str:
@@ -90,8 +94,11 @@ def test_every_published_reading_reaches_its_room_topic_in_order(bridge):
     simulator.publish(messages, progress_every=None)
     expected = published_per_room(messages)
     total = sum(len(v) for v in expected.values())
-    wait_for(lambda: sum(len(new_messages(names.raw_topic(r), before)) for r in ROOMS) >= total,
-             f"{total} readings in Kafka", 60)
+    wait_for(
+        lambda: sum(len(new_messages(names.raw_topic(r), before)) for r in ROOMS) >= total,
+        f"{total} readings in Kafka",
+        60,
+    )
     for room in ROOMS:
         arrived = new_messages(names.raw_topic(room), before)
         assert [m.value for m in arrived] == expected[room], f"{room}: lost, duplicated or reordered"
@@ -124,7 +131,9 @@ def bad_readings():
     cases["out_of_range"] = variant(humidity=140.0)
     cases["bad_timestamp"] = variant(timestamp="yesterday")
     # a sensor whose clock runs a year ahead, and one whose clock was never set
-    cases["future_timestamp"] = variant(timestamp=schema.format_timestamp(datetime.now(timezone.utc) + timedelta(days=365)))
+    cases["future_timestamp"] = variant(
+        timestamp=schema.format_timestamp(datetime.now(timezone.utc) + timedelta(days=365))
+    )
     cases["clock_not_set"] = variant(timestamp="1970-01-01T00:00:05.000Z")
     missing = dict(good)
     del missing["co2_ppm"]
@@ -140,7 +149,9 @@ def test_each_bad_input_lands_in_the_dlq_with_its_reason_while_valid_traffic_flo
     before = end_offsets(topic_names)
     cases = bad_readings()
     assert set(cases) == set(schema.REASONS) - {"retained"}, "every reason code has a case here (retained: below)"
-    good_messages = list(simulator.generate(rooms=["room_1", "room_2"], start=simulator.default_start(False, count=30), count=30))
+    good_messages = list(
+        simulator.generate(rooms=["room_1", "room_2"], start=simulator.default_start(False, count=30), count=30)
+    )
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.connect(stack.mqtt_host, stack.mqtt_port)
@@ -170,8 +181,9 @@ def test_each_bad_input_lands_in_the_dlq_with_its_reason_while_valid_traffic_flo
         assert letter.headers["error"], "a human explanation travels with the code"
     wait_for(lambda: len(new_messages(names.raw_topic("room_2"), before)) >= 30, "valid readings", 30)
     for room in ("room_1", "room_2"):
-        assert [m.value for m in new_messages(names.raw_topic(room), before)] == \
-               [m.payload for m in good_messages if m.record["room_id"] == room]
+        assert [m.value for m in new_messages(names.raw_topic(room), before)] == [
+            m.payload for m in good_messages if m.record["room_id"] == room
+        ]
     bridge.stop(signal.SIGTERM)
     assert bridge.process.returncode == 0
     assert f"rejected {len(cases)}" in bridge.log(), bridge.log()
@@ -190,8 +202,14 @@ def broker(request, stack, tmp_path):
     own = dataclasses.replace(stack, mqtt_broker="amqtt", mqtt_port=int(free_port()), state_dir=tmp_path / "state")
     stack_module.up(own, only=["mqtt"])
     try:
-        yield own, {"LABKIT_MQTT_BROKER": "amqtt", "LABKIT_MQTT_PORT": str(own.mqtt_port),
-                    "LABKIT_STATE_DIR": str(own.state_dir)}  # fmt: skip
+        yield (
+            own,
+            {
+                "LABKIT_MQTT_BROKER": "amqtt",
+                "LABKIT_MQTT_PORT": str(own.mqtt_port),
+                "LABKIT_STATE_DIR": str(own.state_dir),
+            },
+        )
     finally:
         stack_module.down(own, only=["mqtt"])
 
@@ -234,9 +252,13 @@ def test_a_bridge_killed_mid_stream_loses_nothing_the_broker_kept(broker, tmp_pa
 
     # 8 rooms x 250 readings, paced at 200 messages/s (10 s) so the kill lands mid-stream
     messages = list(simulator.generate(rooms=ROOMS, start=datetime.now(timezone.utc), count=250, interval=0.04))
-    publisher = threading.Thread(target=simulator.publish, args=(messages,),
-                                 kwargs={"realtime": True, "progress_every": None, "port": s.mqtt_port})
+    publisher = threading.Thread(
+        target=simulator.publish,
+        args=(messages,),
+        kwargs={"realtime": True, "progress_every": None, "port": s.mqtt_port},
+    )
     publisher.start()
+
     def arrived():  # cheap: compares end offsets, reads no message
         return sum(end - before[t] for t, end in end_offsets(topic_names).items())
 
@@ -253,8 +275,13 @@ def test_a_bridge_killed_mid_stream_loses_nothing_the_broker_kept(broker, tmp_pa
             wait_for(lambda: "telemetry/+ -> Kafka" in second.log(), "the bridge to connect", 60)
             time.sleep(5)  # whatever amqtt kept would arrive now
         else:
-            wait_for(lambda: all(set(expected[r]) <= {m.value for m in new_messages(names.raw_topic(r), before)}
-                                 for r in ROOMS), "every reading after the restart", 90)
+            wait_for(
+                lambda: all(
+                    set(expected[r]) <= {m.value for m in new_messages(names.raw_topic(r), before)} for r in ROOMS
+                ),
+                "every reading after the restart",
+                90,
+            )
     finally:
         second.stop(signal.SIGTERM)
     duplicates = lost = 0
@@ -269,8 +296,10 @@ def test_a_bridge_killed_mid_stream_loses_nothing_the_broker_kept(broker, tmp_pa
             assert first_seen == expected[room], f"{room}: readings lost or reordered"
     # at-least-once: only messages written but not yet acknowledged at the kill may repeat
     assert duplicates <= 1000, duplicates
-    print(f"{s.mqtt_broker}: killed after {arrived_before_restart} of {len(messages)}; "
-          f"lost {lost}, duplicates {duplicates}")
+    print(
+        f"{s.mqtt_broker}: killed after {arrived_before_restart} of {len(messages)}; "
+        f"lost {lost}, duplicates {duplicates}"
+    )
     if s.mqtt_broker == "amqtt":
         assert "readings published while the bridge is down are LOST" in second.log(), second.log()
         assert lost > 0, "amqtt kept the readings: labkit's warning about it is wrong, remove it"

@@ -173,8 +173,9 @@ def places(tmp_path_factory) -> dict[str, str]:
 
 
 def labkit(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+    )
 
 
 def assert_labkit_error(result: subprocess.CompletedProcess, mentions: str) -> None:
@@ -193,8 +194,9 @@ def test_every_option_and_variable_has_a_bad_example():
     missing += [name for name, v in variable_cases() if v is None]
     assert not missing, f"add a bad value for each to BAD_OPTIONS / BAD_VARIABLES: {missing}"
     commands = set(subcommands())
-    assert commands == set(WITH_SERVICES_DOWN) | START_SERVICES | SERVES_UNTIL_STOPPED, \
+    assert commands == set(WITH_SERVICES_DOWN) | START_SERVICES | SERVES_UNTIL_STOPPED, (
         "list each command in WITH_SERVICES_DOWN"
+    )
 
 
 @pytest.mark.parametrize("command,option,value", [c for c in option_cases() if c[2] is not None])
@@ -234,13 +236,20 @@ def test_a_bad_java_home_is_refused_by_up(services_down, tmp_path):
         result = labkit(["up"], env)
         assert_labkit_error(result, "JAVA_HOME")
         assert not Path(services_down["LABKIT_STATE_DIR"], "pids").exists() or not any(
-            Path(services_down["LABKIT_STATE_DIR"], "pids").iterdir()), "up started something"
+            Path(services_down["LABKIT_STATE_DIR"], "pids").iterdir()
+        ), "up started something"
     finally:
         labkit(["down"], services_down)
 
+
 def run_labkit(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_defaults_are_the_lab_s_values():

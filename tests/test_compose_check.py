@@ -23,8 +23,12 @@ def compose_check(tmp_path_factory):
 
 
 def run(binary, compose_file: Path, env_file: Path = ROOT / ".env.example"):
-    return subprocess.run([str(binary), "-file", str(compose_file), "-env-file", str(env_file)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [str(binary), "-file", str(compose_file), "-env-file", str(env_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_workshop_file_loads_in_every_profile(compose_check):

@@ -229,12 +229,29 @@ BREAKAGES = [
     (lint.check_depends_on, _set("services/bridge/depends_on/stream", {"condition": "service_healthy"})),
     (lint.check_ports, _set("services/redpanda-console/ports", ["8080:8080"])),
     (lint.check_ports, _set("services/redpanda/ports", ["127.0.0.1:19092:19092", "127.0.0.1:8081:8081"])),
-    (lint.check_endpoints, _set("services/redpanda/command", ["redpanda", "start", "--kafka-addr=internal://0.0.0.0:29092",
-                                                         "--advertise-kafka-addr=internal://redpanda:29092"])),
-    (lint.check_endpoints, _set("services/spark-worker/command", ["spark-class", "org.apache.spark.deploy.worker.Worker",
-                                                             "spark://spark-master:7078"])),
-    (lint.check_endpoints, _set("services/minio-init/command",
-                                ["mc alias set lake http://minio:9000 u p && mc mb lake/lake"])),
+    (
+        lint.check_endpoints,
+        _set(
+            "services/redpanda/command",
+            [
+                "redpanda",
+                "start",
+                "--kafka-addr=internal://0.0.0.0:29092",
+                "--advertise-kafka-addr=internal://redpanda:29092",
+            ],
+        ),
+    ),
+    (
+        lint.check_endpoints,
+        _set(
+            "services/spark-worker/command",
+            ["spark-class", "org.apache.spark.deploy.worker.Worker", "spark://spark-master:7078"],
+        ),
+    ),
+    (
+        lint.check_endpoints,
+        _set("services/minio-init/command", ["mc alias set lake http://minio:9000 u p && mc mb lake/lake"]),
+    ),
     (lint.check_endpoints, _set("services/jupyter/environment/LABKIT_KAFKA_PORT", "9093")),
     (lint.check_endpoints, _set("services/mosquitto/volumes", ["mosquitto-data:/mosquitto/data"])),
     (lint.check_environment, _set("services/simulator/environment", {"AWS_ACCESS_KEY_ID": "x"})),

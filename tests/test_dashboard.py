@@ -34,8 +34,12 @@ def dashboard_url(topics_ready, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "labkit", "dashboard", "--port", str(port)], cwd=ROOT,
-                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "labkit", "dashboard", "--port", str(port)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         browser.wait_for(lambda: "dashboard on" in log.read_text() or process.poll() is not None, "the URL line")
         assert process.poll() is None, f"labkit dashboard exited: {log.read_text()}"
@@ -64,9 +68,12 @@ def newest_per_room(rows):
 def shows(driver, newest) -> bool:
     """Whether every room's row shows its newest window's end and temperature."""
     table = glance_rows(driver)
-    return all(room in table and table[room][2] == f"{row['avg_temperature']:.1f}"
-               and table[room][7] == row["window_end"].strftime("%H:%M:%S")
-               for room, row in newest.items())  # fmt: skip
+    return all(
+        room in table
+        and table[room][2] == f"{row['avg_temperature']:.1f}"
+        and table[room][7] == row["window_end"].strftime("%H:%M:%S")
+        for room, row in newest.items()
+    )
 
 
 def test_dashboard_shows_every_room_updates_live_and_shows_alerts(dashboard_url):
@@ -79,15 +86,19 @@ def test_dashboard_shows_every_room_updates_live_and_shows_alerts(dashboard_url)
     driver = browser.chromium()
     try:
         driver.get(dashboard_url)
-        browser.wait_for(lambda: shows(driver, newest_per_room(first)), "every room's newest window on the page",
-                         on_failure=lambda: (glance_rows(driver), newest_per_room(first)["room_1"]))
+        browser.wait_for(
+            lambda: shows(driver, newest_per_room(first)),
+            "every room's newest window on the page",
+            on_failure=lambda: (glance_rows(driver), newest_per_room(first)["room_1"]),
+        )
         assert set(glance_rows(driver)) >= set(room_ids)
         for room in room_ids:
             assert rooms.profile(room).room_name in glance_rows(driver)[room][1]
 
         # New windows arrive: the page changes without a reload.
-        later = [r for r in aggregates.windows(room_ids, start, 70)
-                 if r["window_start"] >= start + timedelta(seconds=35)]
+        later = [
+            r for r in aggregates.windows(room_ids, start, 70) if r["window_start"] >= start + timedelta(seconds=35)
+        ]
         before = glance_rows(driver)["room_1"]
         aggregates.produce(later)
         browser.wait_for(lambda: shows(driver, newest_per_room(later)), "the next windows on the page", timeout=10)
@@ -97,12 +108,19 @@ def test_dashboard_shows_every_room_updates_live_and_shows_alerts(dashboard_url)
         alert = {"room_id": "room_4", "kind": "co2_high", "message": "dashboard test alert 4711"}
         dead = (names.DLQ_TOPIC, None, b"{broken", [("reason", b"bad_json"), ("mqtt_topic", b"telemetry/room_9")])
         aggregates.produce([], extra=[(names.ALERTS_TOPIC, "room_4", json.dumps(alert).encode(), None), dead])
-        browser.wait_for(lambda: "dashboard test alert 4711" in (browser.text_of(driver, "alerts") or ""),
-                         "the alert on the page", timeout=10)  # fmt: skip
-        browser.wait_for(lambda: "bad_json" in (browser.text_of(driver, "dead-letters") or ""),
-                         "the dead letter on the page", timeout=10)  # fmt: skip
-        browser.wait_for(lambda: "alert" in glance_rows(driver)["room_4"][8], "room_4's row in the alert state",
-                         timeout=10)
+        browser.wait_for(
+            lambda: "dashboard test alert 4711" in (browser.text_of(driver, "alerts") or ""),
+            "the alert on the page",
+            timeout=10,
+        )
+        browser.wait_for(
+            lambda: "bad_json" in (browser.text_of(driver, "dead-letters") or ""),
+            "the dead letter on the page",
+            timeout=10,
+        )
+        browser.wait_for(
+            lambda: "alert" in glance_rows(driver)["room_4"][8], "room_4's row in the alert state", timeout=10
+        )
         time.sleep(1)  # let the plots finish drawing for the picture
         browser.screenshot(driver, "dashboard")
         assert browser.console_errors(driver) == []
@@ -142,8 +160,11 @@ def test_feed_rides_out_a_broker_restart(topics_ready, settings):
         stack.up(settings, only=["kafka"])
         later = [r for r in aggregates.windows(["room_1"], start, 40) if r["window_start"] > first[-1]["window_start"]]
         aggregates.produce(later)
-        browser.wait_for(lambda: later[-1]["window_start"] in building.windows["room_1"],
-                         "the windows written after the restart", timeout=60)  # fmt: skip
+        browser.wait_for(
+            lambda: later[-1]["window_start"] in building.windows["room_1"],
+            "the windows written after the restart",
+            timeout=60,
+        )
         browser.wait_for(lambda: building.kafka_problem is None, "the Kafka problem to clear", timeout=30)
     finally:
         feed.stop()
@@ -171,8 +192,9 @@ def test_progress_read_from_the_checkpoint_matches_sparks_own_report(spark, sett
 
     name = f"dashboard_progress_{int(time.time())}"
     rows = pipeline.build(spark, settings, ["room_1"], starting_offsets=json.dumps(before), max_offsets_per_trigger=40)
-    query = pipeline.start(rows, settings, query_name=name, table_path=str(tmp_path / "table"), trigger="",
-                           to_kafka=False)  # fmt: skip
+    query = pipeline.start(
+        rows, settings, query_name=name, table_path=str(tmp_path / "table"), trigger="", to_kafka=False
+    )
     try:
         watch.run_until_caught_up(query, ["room_1"], timeout=300, s=settings)
     finally:

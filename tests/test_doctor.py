@@ -21,9 +21,14 @@ from labkit.stack import processes, services
 @pytest.fixture
 def environment(tmp_path):
     """This test run's variables, on free ports and with a state folder of its own."""
-    return {**os.environ, "PYTHONPATH": str(ROOT), "LABKIT_STATE_DIR": str(tmp_path / "state"),
-            "LABKIT_MQTT_PORT": str(free_port()), "LABKIT_KAFKA_PORT": str(free_port()),
-            "LABKIT_KAFKA_CONTROLLER_PORT": str(free_port())}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LABKIT_STATE_DIR": str(tmp_path / "state"),
+        "LABKIT_MQTT_PORT": str(free_port()),
+        "LABKIT_KAFKA_PORT": str(free_port()),
+        "LABKIT_KAFKA_CONTROLLER_PORT": str(free_port()),
+    }
 
 
 @pytest.fixture
@@ -40,8 +45,9 @@ def by_name(checks, start):
 
 
 def labkit(args, env):
-    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", *args], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT
+    )
 
 
 def test_a_ready_machine_has_nothing_to_do(environment):

@@ -73,8 +73,9 @@ def assert_each_window_once(actual: list[dict], expected: list[dict]) -> None:
     assert len(keys) == len(set(keys)), "a window was written twice"
     want = {(r["room_id"], r["window_start"]): r for r in expected}
     got = {(r["room_id"], r["window_start"]): r for r in actual}
-    assert set(got) == set(want), (f"only in Delta: {sorted(set(got) - set(want))[:4]}; "
-                                   f"missing from Delta: {sorted(set(want) - set(got))[:4]}")  # fmt: skip
+    assert set(got) == set(want), (
+        f"only in Delta: {sorted(set(got) - set(want))[:4]}; missing from Delta: {sorted(set(want) - set(got))[:4]}"
+    )
     for key, row in want.items():
         for column in schema.AGGREGATE_COLUMNS:
             if isinstance(row[column], float):
@@ -107,6 +108,7 @@ def test_a_restart_after_batches_that_wrote_nothing_writes_each_window_once(spar
     # 40 readings a batch are 2.5 s of the building: about every other batch closes no window.
     query = start(spark, stack, parts[0].before, max_offsets=40)
     try:
+
         def stopped_after_a_batch_that_wrote_nothing() -> bool:
             done = query.lastProgress
             written_up_to = last_txn(stack.table_path(QUERY))[1]

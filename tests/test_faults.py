@@ -85,12 +85,24 @@ class Running:
 def own_stack(stack, tmp_path_factory):
     """A stack of the suite's own: brokers it may kill without disturbing the other tests."""
     folder = tmp_path_factory.mktemp("faults")
-    s = dataclasses.replace(stack, state_dir=folder / "state", lake_root=str(folder / "lake"),
-                            metadata_db=folder / "metadata.db", mqtt_port=free_port(),
-                            kafka_port=free_port(), kafka_controller_port=free_port())  # fmt: skip
-    env = {**os.environ, "LABKIT_STATE_DIR": str(s.state_dir), "LABKIT_LAKE_ROOT": s.lake_root,
-           "LABKIT_METADATA_DB": str(s.metadata_db), "LABKIT_MQTT_PORT": str(s.mqtt_port),
-           "LABKIT_KAFKA_PORT": str(s.kafka_port), "LABKIT_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port)}  # fmt: skip
+    s = dataclasses.replace(
+        stack,
+        state_dir=folder / "state",
+        lake_root=str(folder / "lake"),
+        metadata_db=folder / "metadata.db",
+        mqtt_port=free_port(),
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+    )
+    env = {
+        **os.environ,
+        "LABKIT_STATE_DIR": str(s.state_dir),
+        "LABKIT_LAKE_ROOT": s.lake_root,
+        "LABKIT_METADATA_DB": str(s.metadata_db),
+        "LABKIT_MQTT_PORT": str(s.mqtt_port),
+        "LABKIT_KAFKA_PORT": str(s.kafka_port),
+        "LABKIT_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port),
+    }
     stack_module.up(s)
     topics.ensure_topics(topics.lab_topics(ROOMS), s=s)
     metadata.init_metadata(s.metadata_db)
@@ -100,13 +112,19 @@ def own_stack(stack, tmp_path_factory):
 
 def publish(s, scenario: Scenario, during=None) -> None:
     """Publish PUBLISH_S seconds of readings in real time; run ``during(elapsed)`` beside it."""
-    messages = list(simulator.generate(rooms=ROOMS, start=datetime.now(timezone.utc), duration=PUBLISH_S,
-                                       interval=INTERVAL_S, seed=len(scenario.name)))  # fmt: skip
+    messages = list(
+        simulator.generate(
+            rooms=ROOMS,
+            start=datetime.now(timezone.utc),
+            duration=PUBLISH_S,
+            interval=INTERVAL_S,
+            seed=len(scenario.name),
+        )
+    )
     worker = threading.Thread(target=during) if during else None
     if worker:
         worker.start()
-    simulator.publish(messages, realtime=True, host=s.mqtt_host, port=s.mqtt_port, progress_every=None,
-                      ack_timeout=120)  # fmt: skip
+    simulator.publish(messages, realtime=True, host=s.mqtt_host, port=s.mqtt_port, progress_every=None, ack_timeout=120)
     if worker:
         worker.join(120)
     scenario.published = [m.payload for m in messages]
@@ -139,8 +157,11 @@ def test_every_component_killed_and_restarted(own_stack, spark):
     s, env, folder = own_stack
     start_offsets = topics.end_offsets([names.raw_topic(r) for r in ROOMS], s)
     bridge = Running(["bridge", "--client-id", "faults-bridge"], folder / "bridge.log", env)
-    stream = Running(["stream", "--query-name", QUERY, "--starting-offsets", json.dumps(start_offsets), "--no-kafka"],
-                     folder / "stream.log", env)  # fmt: skip
+    stream = Running(
+        ["stream", "--query-name", QUERY, "--starting-offsets", json.dumps(start_offsets), "--no-kafka"],
+        folder / "stream.log",
+        env,
+    )
     scenarios = []
     try:
         time.sleep(10)  # the bridge subscribed, Spark started
@@ -163,8 +184,12 @@ def test_every_component_killed_and_restarted(own_stack, spark):
 
             return run
 
-        for name, action in [("bridge", kill_and_restart_bridge), ("stream job", kill_and_restart_stream),
-                             ("Kafka broker", kill_and_restart("kafka")), ("MQTT broker", kill_and_restart("mqtt"))]:  # fmt: skip
+        for name, action in [
+            ("bridge", kill_and_restart_bridge),
+            ("stream job", kill_and_restart_stream),
+            ("Kafka broker", kill_and_restart("kafka")),
+            ("MQTT broker", kill_and_restart("mqtt")),
+        ]:
             scenario = Scenario(f"SIGKILL {name}")
             publish(s, scenario, during=after(KILL_AT_S, action))
             quiet(s)
@@ -191,8 +216,24 @@ def test_every_component_killed_and_restarted(own_stack, spark):
 
     # The job finishes what is in Kafka, from its checkpoint, and stops.
     end = topics.end_offsets([names.raw_topic(r) for r in ROOMS], s)
-    final = subprocess.run([sys.executable, "-m", "labkit", "stream", "--query-name", QUERY, "--no-kafka",
-                            "--until-caught-up", "--trigger", ""], env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    final = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labkit",
+            "stream",
+            "--query-name",
+            QUERY,
+            "--no-kafka",
+            "--until-caught-up",
+            "--trigger",
+            "",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
 
     records = reference.records_between(start_offsets, end, s)
@@ -202,7 +243,11 @@ def test_every_component_killed_and_restarted(own_stack, spark):
     for log in [folder / "bridge.log", folder / "stream.log", s.state_dir / "logs" / "mqtt.log"]:
         shutil.copy(log, REPORT.parent / f"faults-{log.name}")  # kept beside the report, to read after a failure
     print(report)
-    rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| SIGKILL") or line.startswith("| labkit")}
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in report.splitlines()
+        if line.startswith("| SIGKILL") or line.startswith("| labkit")
+    }
     for row in rows.values():
         cells = [c.strip() for c in row.strip("|").split("|")]
         name, lost, missing, twice = cells[0], int(cells[3].split()[0]), int(cells[7]), int(cells[8])
@@ -231,10 +276,15 @@ def measure(spark, s, scenarios, records) -> str:
     final_watermark = newest - timedelta(seconds=10)  # the job's watermark delay
     expected = reference.windows(records, metadata.read_rooms(s.metadata_db), final_watermark)
     delta = collections.Counter()
-    for row in spark.read.format("delta").load(s.table_path(names.AGGREGATE_TABLE)).select("room_id", "window_start").collect():
+    for row in (
+        spark.read.format("delta").load(s.table_path(names.AGGREGATE_TABLE)).select("room_id", "window_start").collect()
+    ):
         delta[(row.room_id, row.window_start.replace(tzinfo=timezone.utc))] += 1
-    lines = ["| scenario | published | in Kafka | lost (seconds of readings) | duplicated in Kafka | windows expected "
-             "| in Delta | missing | written twice | notes |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| scenario | published | in Kafka | lost (seconds of readings) | duplicated in Kafka | windows expected "
+        "| in Delta | missing | written twice | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for sc in scenarios:
         published = sc.published
         lost = sum(1 for p in published if in_kafka[p] == 0)
@@ -245,6 +295,8 @@ def measure(spark, s, scenarios, records) -> str:
         missing = sum(1 for k in keys if delta[k] == 0)
         twice = sum(1 for k in keys if delta[k] > 1)
         rate = len(ROOMS) / INTERVAL_S
-        lines.append(f"| {sc.name} | {len(published)} | {len(published) - lost} | {lost} ({lost / rate:.1f} s) | {repeated} | {len(keys)} | "
-                     f"{len(keys) - missing} | {missing} | {twice} | {sc.notes} |")  # fmt: skip
+        lines.append(
+            f"| {sc.name} | {len(published)} | {len(published) - lost} | {lost} ({lost / rate:.1f} s) | {repeated} | {len(keys)} | "
+            f"{len(keys) - missing} | {missing} | {twice} | {sc.notes} |"
+        )
     return "\n".join(lines) + "\n"

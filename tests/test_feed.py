@@ -24,7 +24,8 @@ def test_offsets_frame_exactly_this_runs_readings(stack):
     assert sum(sent.rejected.values()) == len(messages) - len(valid) > 0
     records = reference.records_between(sent.before, sent.after)
     assert sorted(r["timestamp"] + r["room_id"] for _, _, r in records) == sorted(
-        m.record["timestamp"] + m.record["room_id"] for m in valid)
+        m.record["timestamp"] + m.record["room_id"] for m in valid
+    )
 
 
 def test_readings_queued_while_no_bridge_ran_are_not_counted_as_this_runs(stack):
@@ -36,4 +37,5 @@ def test_readings_queued_while_no_bridge_ran_are_not_counted_as_this_runs(stack)
     assert sent.count == sent.produced == len(messages), "the backlog went in before `before`"
     records = reference.records_between(sent.before, sent.after)
     assert sorted(r["timestamp"] + r["room_id"] for _, _, r in records) == sorted(
-        m.record["timestamp"] + m.record["room_id"] for m in messages)
+        m.record["timestamp"] + m.record["room_id"] for m in messages
+    )

@@ -11,14 +11,18 @@ import sys
 from labkit import cli, jobs, names
 from labkit.progress import wait_until
 
-PARENT_AND_CHILD = [sys.executable, "-c", (
-    "import subprocess, sys, time\n"
-    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
-    "print('started child', child.pid, flush=True)\n"
-    "print('   a stack-trace line', flush=True)\n"
-    "print('26/11/29 10:00:00 WARN Something Spark says', flush=True)\n"
-    "time.sleep(120)\n"
-)]  # fmt: skip
+PARENT_AND_CHILD = [
+    sys.executable,
+    "-c",
+    (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "print('started child', child.pid, flush=True)\n"
+        "print('   a stack-trace line', flush=True)\n"
+        "print('26/11/29 10:00:00 WARN Something Spark says', flush=True)\n"
+        "time.sleep(120)\n"
+    ),
+]
 
 
 def test_kill_takes_the_whole_process_group(tmp_path):

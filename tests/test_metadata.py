@@ -43,8 +43,11 @@ def test_rows_describe_the_eight_rooms(tmp_path):
     assert [row["room_id"] for row in rows] == list(rooms.ROOM_IDS)
     for row, profile in zip(rows, rooms.PROFILES):
         assert row == {
-            "room_id": profile.room_id, "room_name": profile.room_name, "floor": profile.floor,
-            "room_type": profile.room_type, "area_m2": profile.area_m2,
+            "room_id": profile.room_id,
+            "room_name": profile.room_name,
+            "floor": profile.floor,
+            "room_type": profile.room_type,
+            "area_m2": profile.area_m2,
             "capacity": profile.capacity,
         }
     assert rows[1]["room_name"] == "Conference Room"
@@ -85,8 +88,7 @@ def test_update_changes_one_room_only(tmp_path):
     assert updated["room_type"] == before["room_2"]["room_type"]
     after = {row["room_id"]: row for row in metadata.read_rooms(path)}
     assert after["room_2"] == updated
-    assert {k: v for k, v in after.items() if k != "room_2"} == {
-        k: v for k, v in before.items() if k != "room_2"}
+    assert {k: v for k, v in after.items() if k != "room_2"} == {k: v for k, v in before.items() if k != "room_2"}
 
 
 @pytest.mark.parametrize("changes", [{"colour": "red"}, {"capacity": 3, "owner": "x"}, {}])
@@ -130,8 +132,10 @@ def test_default_path_comes_from_settings(tmp_path, monkeypatch):
 def test_thresholds_cover_every_room_type_and_can_be_tuned(tmp_path):
     path = metadata.init_metadata(tmp_path / "metadata.db")
     with sqlite3.connect(path) as connection:
-        by_type = {row[0]: row[1:] for row in connection.execute(
-            "SELECT room_type, max_temperature, max_co2_ppm FROM thresholds")}  # fmt: skip
+        by_type = {
+            row[0]: row[1:]
+            for row in connection.execute("SELECT room_type, max_temperature, max_co2_ppm FROM thresholds")
+        }
     connection.close()
     assert set(by_type) == {p.room_type for p in rooms.PROFILES}
     assert by_type["server_room"] == (24.0, 1000)  # the example: a server room above 24 °C

@@ -61,8 +61,14 @@ def test_mosquitto_is_preferred_when_installed():
 
 def test_the_pip_only_broker_works_too(tmp_path):
     """Without mosquitto (or with LABKIT_MQTT_BROKER=amqtt) the lab falls back to amqtt."""
-    s = settings.load({**os.environ, "LABKIT_MQTT_BROKER": "amqtt", "LABKIT_MQTT_PORT": "32884",
-                       "LABKIT_STATE_DIR": str(tmp_path / "state")})
+    s = settings.load(
+        {
+            **os.environ,
+            "LABKIT_MQTT_BROKER": "amqtt",
+            "LABKIT_MQTT_PORT": "32884",
+            "LABKIT_STATE_DIR": str(tmp_path / "state"),
+        }
+    )
     try:
         statuses = stack.up(s, only=["mqtt"])
         mqtt_status = next(st for st in statuses if st.name == "mqtt")
@@ -90,8 +96,9 @@ def test_connect_to_no_broker_says_what_to_do():
 
 def test_connect_returns_an_accepted_client_and_runs_on_connect(stack):
     seen = []
-    client = lab_mqtt.connect(f"labkit-test-{uuid.uuid4().hex[:6]}", stack.mqtt_host, stack.mqtt_port,
-                              on_connect=lambda c: seen.append(c))  # fmt: skip
+    client = lab_mqtt.connect(
+        f"labkit-test-{uuid.uuid4().hex[:6]}", stack.mqtt_host, stack.mqtt_port, on_connect=lambda c: seen.append(c)
+    )
     try:
         assert client.is_connected() and seen == [client]
     finally:
@@ -104,9 +111,14 @@ def test_a_persistent_session_gets_what_was_queued_while_it_was_away(stack):
     """What the bridge relies on: on_message is in place before the broker resends the queue."""
     client_id, topic = f"labkit-test-{uuid.uuid4().hex[:6]}", f"labkit-test/{uuid.uuid4().hex[:6]}"
     subscribed = threading.Event()
-    first = lab_mqtt.connect(client_id, stack.mqtt_host, stack.mqtt_port, clean_session=False,
-                             on_connect=lambda c: c.subscribe(topic, qos=1),
-                             on_subscribe=lambda *args: subscribed.set())  # fmt: skip
+    first = lab_mqtt.connect(
+        client_id,
+        stack.mqtt_host,
+        stack.mqtt_port,
+        clean_session=False,
+        on_connect=lambda c: c.subscribe(topic, qos=1),
+        on_subscribe=lambda *args: subscribed.set(),
+    )
     assert subscribed.wait(10)
     first.disconnect()
     first.loop_stop()
@@ -141,15 +153,26 @@ def test_mosquitto_keeps_sessions_and_queues_across_its_own_restart(tmp_path):
     """
     from conftest import free_port
 
-    s = settings.load({**os.environ, "LABKIT_MQTT_BROKER": "mosquitto", "LABKIT_MQTT_PORT": str(free_port()),
-                       "LABKIT_STATE_DIR": str(tmp_path / "state")})  # fmt: skip
+    s = settings.load(
+        {
+            **os.environ,
+            "LABKIT_MQTT_BROKER": "mosquitto",
+            "LABKIT_MQTT_PORT": str(free_port()),
+            "LABKIT_STATE_DIR": str(tmp_path / "state"),
+        }
+    )
     client_id, topic = f"labkit-test-{uuid.uuid4().hex[:6]}", f"labkit-test/{uuid.uuid4().hex[:6]}"
     stack.up(s, only=["mqtt"])
     try:
         subscribed = threading.Event()
-        away = lab_mqtt.connect(client_id, s.mqtt_host, s.mqtt_port, clean_session=False,
-                                on_connect=lambda c: c.subscribe(topic, qos=1),
-                                on_subscribe=lambda *args: subscribed.set())  # fmt: skip
+        away = lab_mqtt.connect(
+            client_id,
+            s.mqtt_host,
+            s.mqtt_port,
+            clean_session=False,
+            on_connect=lambda c: c.subscribe(topic, qos=1),
+            on_subscribe=lambda *args: subscribed.set(),
+        )
         assert subscribed.wait(10)
         away.disconnect()
         away.loop_stop()

@@ -21,10 +21,12 @@ def _load():
 multiarch = _load()
 
 # confluent-kafka 2.16.1 on PyPI (cp311 files), as its JSON API listed them on 2026-11-29
-CONFLUENT = ["confluent_kafka-2.16.1-cp311-cp311-macosx_11_0_arm64.whl",
-             "confluent_kafka-2.16.1-cp311-cp311-manylinux_2_28_aarch64.whl",
-             "confluent_kafka-2.16.1-cp311-cp311-manylinux_2_28_x86_64.whl",
-             "confluent_kafka-2.16.1-cp311-cp311-win_amd64.whl"]
+CONFLUENT = [
+    "confluent_kafka-2.16.1-cp311-cp311-macosx_11_0_arm64.whl",
+    "confluent_kafka-2.16.1-cp311-cp311-manylinux_2_28_aarch64.whl",
+    "confluent_kafka-2.16.1-cp311-cp311-manylinux_2_28_x86_64.whl",
+    "confluent_kafka-2.16.1-cp311-cp311-win_amd64.whl",
+]
 
 
 def test_every_pinned_image_is_recorded_for_amd64_and_arm64():
@@ -46,7 +48,8 @@ def test_wheels_for_both_linux_arches_pass_and_a_missing_one_fails():
     assert multiarch.check_files("confluent-kafka", "2.16.1", CONFLUENT) == []
     no_arm = [f for f in CONFLUENT if "aarch64" not in f]
     assert multiarch.check_files("confluent-kafka", "2.16.1", no_arm) == [
-        "confluent-kafka==2.16.1: no wheel for linux/arm64 and CPython 3.11"]
+        "confluent-kafka==2.16.1: no wheel for linux/arm64 and CPython 3.11"
+    ]
 
 
 def test_wheel_tags_the_image_cannot_install_do_not_count():

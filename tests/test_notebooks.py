@@ -61,11 +61,15 @@ def kernel(tmp_path_factory):
     folder = tmp_path_factory.mktemp("jupyter")
     spec_dir = folder / "kernels" / KERNEL
     spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (labkit tests)",
-        "language": "python",
-    }))  # fmt: skip
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (labkit tests)",
+                "language": "python",
+            }
+        )
+    )
     previous = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(folder)] + ([previous] if previous else []))
     from jupyter_client.kernelspec import KernelSpecManager
@@ -100,8 +104,15 @@ def execute(path: Path, output: Path, kernel_name: str, label: str = ""):
     parameters = {k: v for k, v in SMALL_PARAMETERS.items() if k in declared}
     began = time.monotonic()
     try:
-        papermill.execute_notebook(str(path), str(output), kernel_name=kernel_name, cwd=str(path.parent),
-                                   parameters=parameters, progress_bar=False, execution_timeout=600)  # fmt: skip
+        papermill.execute_notebook(
+            str(path),
+            str(output),
+            kernel_name=kernel_name,
+            cwd=str(path.parent),
+            parameters=parameters,
+            progress_bar=False,
+            execution_timeout=600,
+        )
     finally:
         name = _name(path) + (f" ({label})" if label else "")
         TIMES[name] = time.monotonic() - began
@@ -179,10 +190,16 @@ def test_exercises_are_generated_from_the_solutions():
 
 def test_make_exercises_replaces_each_region_by_a_todo():
     make_exercises = _load_make_exercises()
-    solution = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("Intro\n<!-- BEGIN SOLUTION -->\nonly in the solution\n<!-- END SOLUTION -->"),
-        nbformat.v4.new_code_cell("x = 1\nif x:\n    # BEGIN SOLUTION: set y to two\n    y = 2\n    # END SOLUTION\nprint(y)"),
-    ])  # fmt: skip
+    solution = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(
+                "Intro\n<!-- BEGIN SOLUTION -->\nonly in the solution\n<!-- END SOLUTION -->"
+            ),
+            nbformat.v4.new_code_cell(
+                "x = 1\nif x:\n    # BEGIN SOLUTION: set y to two\n    y = 2\n    # END SOLUTION\nprint(y)"
+            ),
+        ]
+    )
     exercise = make_exercises.make_exercise(solution)
     assert exercise.cells[0].source == "Intro"
     assert exercise.cells[1].source == 'x = 1\nif x:\n    checks.todo("set y to two")\nprint(y)'
@@ -214,11 +231,15 @@ def test_an_exercise_runs_its_solutions_cells_until_its_first_todo(path):
     first = _first_todo(exercise)
     before = [c.source for c in exercise.cells[:first] if c.cell_type == "code"]
     assert before == [c.source for c in solution.cells[:first] if c.cell_type == "code"], (
-        f"{_name(path)}: the code before the first TODO differs from the solution's")
+        f"{_name(path)}: the code before the first TODO differs from the solution's"
+    )
     lead, todo_line = exercise.cells[first].source.split("checks.todo(", 1)[0], "checks.todo("
-    assert solution.cells[first].source.startswith(lead.rstrip(" ")), f"{_name(path)}: the TODO cell's first lines differ"
+    assert solution.cells[first].source.startswith(lead.rstrip(" ")), (
+        f"{_name(path)}: the TODO cell's first lines differ"
+    )
     assert "from labkit import" in "\n".join(before) and "checks" in "\n".join(before), (
-        f"{_name(path)}: `checks` must be imported before the first {todo_line}")
+        f"{_name(path)}: `checks` must be imported before the first {todo_line}"
+    )
 
 
 #: The exercises executed for real (the test above covers the others); LABKIT_ALL_EXERCISES=1: all.
@@ -264,11 +285,19 @@ def test_profile_parameter_reaches_labkit(kernel, tmp_path):
     path = ROOT / "notebooks" / "00_setup.ipynb"
     output = tmp_path / path.name
     with pytest.raises(PapermillExecutionError) as failure:
-        papermill.execute_notebook(str(path), str(output), kernel_name=kernel, cwd=str(path.parent),
-                                   parameters={"profile": "compose", "timeout_s": 5}, progress_bar=False)  # fmt: skip
+        papermill.execute_notebook(
+            str(path),
+            str(output),
+            kernel_name=kernel,
+            cwd=str(path.parent),
+            parameters={"profile": "compose", "timeout_s": 5},
+            progress_bar=False,
+        )
     assert failure.value.ename == "LabkitError", failure.value
     assert "docker compose up" in failure.value.evalue, "the error says how to start the compose stack"
-    printed = "".join(o.get("text", "") for c in nbformat.read(output, as_version=4).cells for o in c.get("outputs", []))
+    printed = "".join(
+        o.get("text", "") for c in nbformat.read(output, as_version=4).cells for o in c.get("outputs", [])
+    )
     assert "profile: compose" in printed and "redpanda" in printed, "the settings cell shows the compose endpoints"
 
 
@@ -280,7 +309,9 @@ def test_committed_notebook_is_clean(path):
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     code = [c for c in notebook.cells if c.cell_type == "code"]
-    with_output = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    with_output = [
+        i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)
+    ]
     assert not with_output, f"{_name(path)}: cells {with_output} have outputs; strip them before committing"
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{_name(path)}: needs exactly one code cell tagged `parameters`, has {len(tagged)}"

@@ -123,7 +123,9 @@ def delta_versions(path) -> int:
 def test_a_job_killed_mid_run_resumes_without_loss_or_duplicates(spark, published, live, stack, tmp_path):
     path = stack.table_path("golden_killed")
     log = tmp_path / "stream.log"
-    command = jobs.stream_command("golden_killed", path, published["before"], max_offsets_per_trigger=published["max_offsets"])
+    command = jobs.stream_command(
+        "golden_killed", path, published["before"], max_offsets_per_trigger=published["max_offsets"]
+    )
     first = jobs.start(command, log)
     deadline = time.monotonic() + 300
     while delta_versions(path) < 3 and time.monotonic() < deadline and first.poll() is None:

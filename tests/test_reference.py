@@ -17,9 +17,18 @@ def at(seconds: float) -> datetime:
 
 def reading(seconds: float, temperature: float, co2: int = 400, motion: bool = False) -> dict:
     stamp = at(seconds).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return {"room_id": "room_1", "timestamp": stamp, "temperature": temperature, "humidity": 30.0,
-            "co2_ppm": co2, "light_lux": 100.0, "occupancy_count": 1, "motion_detected": motion,
-            "energy_kwh": 1.0, "air_quality_index": 50}  # fmt: skip
+    return {
+        "room_id": "room_1",
+        "timestamp": stamp,
+        "temperature": temperature,
+        "humidity": 30.0,
+        "co2_ppm": co2,
+        "light_lux": 100.0,
+        "occupancy_count": 1,
+        "motion_detected": motion,
+        "energy_kwh": 1.0,
+        "air_quality_index": 50,
+    }
 
 
 def records(*readings):
@@ -36,8 +45,9 @@ def test_a_reading_belongs_to_every_window_that_holds_it():
 
 
 def test_sliding_windows_by_hand():
-    rows = reference.windows(records(reading(1, 20.0, motion=True), reading(6, 22.0), reading(11, 30.0, co2=900)),
-                             ROOMS_TABLE, FAR)  # fmt: skip
+    rows = reference.windows(
+        records(reading(1, 20.0, motion=True), reading(6, 22.0), reading(11, 30.0, co2=900)), ROOMS_TABLE, FAR
+    )
     by_start = {r["window_start"]: r for r in rows}
     # 09:59:55-10:00:05 holds 1 s; 10:00:00-10 holds 1 and 6; :05-:15 holds 6 and 11; :10-:20 holds 11
     assert sorted(by_start) == [at(-5), at(0), at(5), at(10)]
@@ -49,9 +59,13 @@ def test_sliding_windows_by_hand():
 
 
 def test_late_and_repeated_readings_are_left_out_and_open_windows_too():
-    rows = reference.windows(records(reading(1, 20.0), reading(100, 25.0), reading(2, 99.0), reading(100, 25.0),
-                                     reading(98, 24.0)),  # 2 s out of order: kept
-                             ROOMS_TABLE, final_watermark=at(105))  # fmt: skip
+    rows = reference.windows(
+        records(
+            reading(1, 20.0), reading(100, 25.0), reading(2, 99.0), reading(100, 25.0), reading(98, 24.0)
+        ),  # 2 s out of order: kept
+        ROOMS_TABLE,
+        final_watermark=at(105),
+    )
     by_start = {r["window_start"]: r for r in rows}
     assert by_start[at(0)]["max_temperature"] == 20.0, "the reading 98 s late is not counted"
     assert by_start[at(95)]["avg_temperature"] == 24.5, "the repeat of 100 s counts once"

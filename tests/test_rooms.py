@@ -158,8 +158,10 @@ def test_readings_do_not_flicker_every_half_second():
     """Head counts are per slot, not per reading: two readings 0.5 s apart mostly agree."""
     pairs = [(at, at + timedelta(seconds=0.5)) for at in DAY[::10]]
     for room_id in rooms.ROOM_IDS:
-        same = sum(rooms.reading(room_id, a, SEED)["occupancy_count"]
-                   == rooms.reading(room_id, b, SEED)["occupancy_count"] for a, b in pairs)
+        same = sum(
+            rooms.reading(room_id, a, SEED)["occupancy_count"] == rooms.reading(room_id, b, SEED)["occupancy_count"]
+            for a, b in pairs
+        )
         assert same >= 0.9 * len(pairs), room_id
 
 
@@ -199,8 +201,7 @@ def test_storage_closet_dark_empty_stable_and_frugal(day):
     assert set(values(closet, "occupancy_count")) == {0}
     assert not any(values(closet, "motion_detected"))
     assert spread(closet, "temperature") < 1.0
-    lowest_elsewhere = min(min(values(day[r], "energy_kwh")) for r in rooms.ROOM_IDS
-                           if r != "room_3")
+    lowest_elsewhere = min(min(values(day[r], "energy_kwh")) for r in rooms.ROOM_IDS if r != "room_3")
     assert max(values(closet, "energy_kwh")) < lowest_elsewhere
 
 
@@ -268,8 +269,11 @@ def test_executive_office_tightly_controlled_single_occupant(day):
 
 
 def rooms_with_changing_occupancy(day):
-    return [r for r in rooms.ROOM_IDS if 0 in values(day[r], "occupancy_count")
-            and max(values(day[r], "occupancy_count")) > 0]
+    return [
+        r
+        for r in rooms.ROOM_IDS
+        if 0 in values(day[r], "occupancy_count") and max(values(day[r], "occupancy_count")) > 0
+    ]
 
 
 def test_the_day_has_rooms_with_changing_occupancy(day):

@@ -55,8 +55,7 @@ def test_delta_table_through_s3a_with_time_travel(s3_server, tmp_path):
     script = tmp_path / "s3a_child.py"
     script.write_text(CHILD)
     env = {**os.environ, **s3_server.lake_environment(BUCKET)}
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            env=env, timeout=600)  # fmt: skip
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -29,20 +29,39 @@ SPEC_MESSAGE = b"""{
 }"""
 
 SPEC_FIELDS = [
-    "room_id", "timestamp", "temperature", "humidity", "co2_ppm", "light_lux",
-    "occupancy_count", "motion_detected", "energy_kwh", "air_quality_index",
+    "room_id",
+    "timestamp",
+    "temperature",
+    "humidity",
+    "co2_ppm",
+    "light_lux",
+    "occupancy_count",
+    "motion_detected",
+    "energy_kwh",
+    "air_quality_index",
 ]
 
 SPEC_AGGREGATE_COLUMNS = [
-    "window_start", "window_end", "room_id", "room_name", "floor", "room_type",
-    "avg_temperature", "min_temperature", "max_temperature",
-    "avg_humidity", "min_humidity", "max_humidity",
-    "avg_co2", "max_co2",
+    "window_start",
+    "window_end",
+    "room_id",
+    "room_name",
+    "floor",
+    "room_type",
+    "avg_temperature",
+    "min_temperature",
+    "max_temperature",
+    "avg_humidity",
+    "min_humidity",
+    "max_humidity",
+    "avg_co2",
+    "max_co2",
     "avg_light",
     "max_occupancy",
     "motion_events",
     "avg_energy",
-    "avg_air_quality", "min_air_quality",
+    "avg_air_quality",
+    "min_air_quality",
 ]
 
 KNOWN = {"room_1", "room_2"}
@@ -173,13 +192,11 @@ INVALID = [
     ("empty room id", with_changes(room_id=""), "unknown_room"),
     ("latin-1 bytes", b'{"room_id": "caf\xe9"}', "not_utf8"),
     ("binary garbage", bytes([0xFF, 0xFE, 0x00, 0x81]), "not_utf8"),
-    ("oversized", b" " * (schema.MAX_PAYLOAD_BYTES + 1 - len(SPEC_MESSAGE)) + SPEC_MESSAGE,
-     "oversized"),
+    ("oversized", b" " * (schema.MAX_PAYLOAD_BYTES + 1 - len(SPEC_MESSAGE)) + SPEC_MESSAGE, "oversized"),
 ]
 
 
-@pytest.mark.parametrize("payload, reason", [case[1:] for case in INVALID],
-                         ids=[case[0] for case in INVALID])
+@pytest.mark.parametrize("payload, reason", [case[1:] for case in INVALID], ids=[case[0] for case in INVALID])
 def test_invalid_payload_gets_its_reason(payload, reason):
     result = schema.validate_payload(payload, KNOWN)
     assert not result.ok
@@ -198,16 +215,20 @@ def test_every_reason_code_is_tested_and_documented():
 RECEIVED = datetime(2026, 1, 30, 10, 30, 0, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("stamp, reason", [
-    ("2026-01-30T10:30:10.000Z", None),  # exactly the allowed 10 s ahead
-    ("2026-01-30T10:30:10.001Z", "future_timestamp"),  # one millisecond more
-    ("2027-01-30T10:30:00.000Z", "future_timestamp"),  # a clock a year ahead
-    ("2026-01-30T10:29:59.000Z", None),  # a second behind: network and buffering
-    ("2024-03-01T08:00:00.000Z", None),  # old data, e.g. a replay
-    ("2000-01-01T00:00:00.000Z", None),
-    ("1999-12-31T23:59:59.999Z", "clock_not_set"),
-    ("1970-01-01T00:00:05.000Z", "clock_not_set"),  # a sensor that booted without its clock
-], ids=["at the limit", "just past it", "a year ahead", "behind", "old data", "2000", "1999", "1970"])
+@pytest.mark.parametrize(
+    "stamp, reason",
+    [
+        ("2026-01-30T10:30:10.000Z", None),  # exactly the allowed 10 s ahead
+        ("2026-01-30T10:30:10.001Z", "future_timestamp"),  # one millisecond more
+        ("2027-01-30T10:30:00.000Z", "future_timestamp"),  # a clock a year ahead
+        ("2026-01-30T10:29:59.000Z", None),  # a second behind: network and buffering
+        ("2024-03-01T08:00:00.000Z", None),  # old data, e.g. a replay
+        ("2000-01-01T00:00:00.000Z", None),
+        ("1999-12-31T23:59:59.999Z", "clock_not_set"),
+        ("1970-01-01T00:00:05.000Z", "clock_not_set"),  # a sensor that booted without its clock
+    ],
+    ids=["at the limit", "just past it", "a year ahead", "behind", "old data", "2000", "1999", "1970"],
+)
 def test_event_time_is_judged_against_the_receivers_clock(stamp, reason):
     record = schema.validate_payload(encode({**good_record(), "timestamp": stamp}), KNOWN).record
     result = schema.check_event_time(record, RECEIVED, max_ahead_s=10)
@@ -247,11 +268,11 @@ def test_format_timestamp_matches_the_seed_format():
 
 
 def test_format_timestamp_writes_zero_milliseconds_and_cuts_microseconds():
-    assert schema.format_timestamp(
-        datetime(2026, 1, 30, 10, 30, 45, tzinfo=timezone.utc)) == "2026-01-30T10:30:45.000Z"
-    assert schema.format_timestamp(
-        datetime(2026, 1, 30, 10, 30, 45, 999_999, tzinfo=timezone.utc)
-    ) == "2026-01-30T10:30:45.999Z"
+    assert schema.format_timestamp(datetime(2026, 1, 30, 10, 30, 45, tzinfo=timezone.utc)) == "2026-01-30T10:30:45.000Z"
+    assert (
+        schema.format_timestamp(datetime(2026, 1, 30, 10, 30, 45, 999_999, tzinfo=timezone.utc))
+        == "2026-01-30T10:30:45.999Z"
+    )
 
 
 def test_format_timestamp_converts_to_utc():
@@ -273,8 +294,10 @@ def test_parse_timestamp_round_trip():
     assert schema.format_timestamp(moment) == text
 
 
-@pytest.mark.parametrize("text", ["2026-01-30T10:30:45Z", "2026-01-30T10:30:45.500",
-                                  "2026-13-01T00:00:00.000Z", "", "2026-01-30T10:30:45.5000Z"])
+@pytest.mark.parametrize(
+    "text",
+    ["2026-01-30T10:30:45Z", "2026-01-30T10:30:45.500", "2026-13-01T00:00:00.000Z", "", "2026-01-30T10:30:45.5000Z"],
+)
 def test_parse_timestamp_refuses_other_forms(text):
     with pytest.raises(ValueError):
         schema.parse_timestamp(text)
@@ -287,8 +310,9 @@ def test_parse_timestamp_refuses_other_forms(text):
 
 def test_importing_schema_does_not_import_spark():
     code = "import sys, labkit.schema; print('pyspark' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, cwd=Path(__file__).parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
+    )
     assert result.stdout.strip() == "False"
 
 
@@ -298,9 +322,16 @@ def test_raw_spark_schema_matches_the_json_fields():
     assert struct.fieldNames() == SPEC_FIELDS
     types = {f.name: f.dataType.simpleString() for f in struct.fields}
     assert types == {
-        "room_id": "string", "timestamp": "timestamp", "temperature": "double",
-        "humidity": "double", "co2_ppm": "int", "light_lux": "int", "occupancy_count": "int",
-        "motion_detected": "boolean", "energy_kwh": "double", "air_quality_index": "int",
+        "room_id": "string",
+        "timestamp": "timestamp",
+        "temperature": "double",
+        "humidity": "double",
+        "co2_ppm": "int",
+        "light_lux": "int",
+        "occupancy_count": "int",
+        "motion_detected": "boolean",
+        "energy_kwh": "double",
+        "air_quality_index": "int",
     }
 
 
@@ -315,6 +346,5 @@ def test_aggregate_spark_schema_has_the_seed_columns_and_types():
     assert types["max_occupancy"] == types["max_co2"] == types["min_air_quality"] == "int"
     averages = [name for name in SPEC_AGGREGATE_COLUMNS if name.startswith("avg_")]
     assert {types[name] for name in averages} == {"double"}
-    assert {types[n] for n in ("min_temperature", "max_temperature", "min_humidity",
-                               "max_humidity")} == {"double"}
+    assert {types[n] for n in ("min_temperature", "max_temperature", "min_humidity", "max_humidity")} == {"double"}
     assert types["room_id"] == types["room_name"] == types["room_type"] == "string"

@@ -22,26 +22,34 @@ GAP_S = 10
 
 def test_reference_splits_at_the_gap_and_counts_duplicates_once():
     def record(second, people):
-        return {"room_id": "room_5", "timestamp": f"2026-02-10T12:00:{second:02d}.000Z", "occupancy_count": people,
-                "energy_kwh": 1.0}  # fmt: skip
+        return {
+            "room_id": "room_5",
+            "timestamp": f"2026-02-10T12:00:{second:02d}.000Z",
+            "occupancy_count": people,
+            "energy_kwh": 1.0,
+        }
 
     records = [record(0, 2), record(0, 2), record(10, 3), record(20, 0), record(40, 1), record(45, 0)]
     found = sessions.reference_sessions(records, gap_s=30)
     assert [(s["readings"], s["peak_people"], s["session_start"].second, s["session_end"].second) for s in found] == [
-        (2, 3, 0, 10), (1, 1, 40, 40)]  # 10 -> 40 is 30 s: a new session
+        (2, 3, 0, 10),
+        (1, 1, 40, 40),
+    ]  # 10 -> 40 is 30 s: a new session
     assert found[0]["energy_kwh"] == pytest.approx(1.0 * 10 / 3600)
 
 
 @pytest.mark.services
 @pytest.mark.spark
 def test_stream_sessions_equal_the_reference(spark, stack):
-    messages = list(simulator.generate(start=START, duration=600, seed=21, duplicate_fraction=0.02,
-                                       out_of_order_fraction=0.02))  # fmt: skip
+    messages = list(
+        simulator.generate(start=START, duration=600, seed=21, duplicate_fraction=0.02, out_of_order_fraction=0.02)
+    )
     sent = feed.through_bridge(messages)
     assert sent.produced == len(messages), sent.counters
     path = stack.table_path("sessions_test")
-    rows = sessions.build(spark, stack, gap=f"{GAP_S} seconds", starting_offsets=json.dumps(sent.before),
-                          max_offsets_per_trigger=2000)  # fmt: skip
+    rows = sessions.build(
+        spark, stack, gap=f"{GAP_S} seconds", starting_offsets=json.dumps(sent.before), max_offsets_per_trigger=2000
+    )
     query = sessions.start(rows, stack, query_name="sessions_test", table_path=path, trigger=None)
     try:
         progress = watch.run_until_caught_up(query, timeout=900)
@@ -53,8 +61,14 @@ def test_stream_sessions_equal_the_reference(spark, stack):
 
     def key(session):
         start, end = (session[c].replace(tzinfo=timezone.utc) for c in ("session_start", "session_end"))
-        return (session["room_id"], start, end, session["readings"], session["peak_people"],
-                round(session["energy_kwh"], 9))  # fmt: skip
+        return (
+            session["room_id"],
+            start,
+            end,
+            session["readings"],
+            session["peak_people"],
+            round(session["energy_kwh"], 9),
+        )
 
     streamed_keys, expected_keys = {key(s) for s in streamed}, {key(s) for s in expected}
     assert len(streamed_keys) == len(streamed)  # no session written twice

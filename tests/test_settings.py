@@ -31,13 +31,15 @@ def test_compose_profile_points_at_the_docker_services():
 
 
 def test_every_variable_overrides_its_setting(tmp_path):
-    s = settings.load({
-        "LABKIT_HOME": str(tmp_path),
-        "LABKIT_KAFKA_PORT": "19092",
-        "LABKIT_MQTT_HOST": "broker.local",
-        "LABKIT_LAKE_ROOT": "my-lake",
-        "LABKIT_METADATA_DB": "/abs/meta.db",
-    })
+    s = settings.load(
+        {
+            "LABKIT_HOME": str(tmp_path),
+            "LABKIT_KAFKA_PORT": "19092",
+            "LABKIT_MQTT_HOST": "broker.local",
+            "LABKIT_LAKE_ROOT": "my-lake",
+            "LABKIT_METADATA_DB": "/abs/meta.db",
+        }
+    )
     assert s.kafka_port == 19092 and s.kafka_bootstrap.endswith(":19092")
     assert s.mqtt_host == "broker.local"
     assert s.lake_root == str(tmp_path / "my-lake"), "relative paths are anchored at LABKIT_HOME"
@@ -48,8 +50,12 @@ def test_every_documented_variable_is_read():
     """The ENVIRONMENT table is the documentation: each entry must change a setting."""
     base = settings.load({"LABKIT_HOME": "/tmp"})
     # values that are valid for these variables (4242 is a port, a count, a version, a folder...)
-    valid = {"LABKIT_MAVEN_REPO": "https://repo.example.com/maven2/", "LABKIT_MQTT_BROKER": "amqtt",
-             "LABKIT_SPARK_MASTER": "local[4]", "LABKIT_S3_ENDPOINT": "http://127.0.0.1:4242"}
+    valid = {
+        "LABKIT_MAVEN_REPO": "https://repo.example.com/maven2/",
+        "LABKIT_MQTT_BROKER": "amqtt",
+        "LABKIT_SPARK_MASTER": "local[4]",
+        "LABKIT_S3_ENDPOINT": "http://127.0.0.1:4242",
+    }
     for name, (default, _, _) in settings.ENVIRONMENT.items():
         if name in ("LABKIT_PROFILE", "LABKIT_HOME"):
             continue

@@ -16,8 +16,14 @@ from labkit import names, rooms, schema, simulator
 from labkit.errors import LabkitError
 
 START = datetime(2026, 1, 30, 11, 0, tzinfo=timezone.utc)
-FAULTS = dict(late_fraction=0.05, late_delay=30.0, out_of_order_fraction=0.05,
-              out_of_order_delay=3.0, duplicate_fraction=0.05, malformed_fraction=0.05)
+FAULTS = dict(
+    late_fraction=0.05,
+    late_delay=30.0,
+    out_of_order_fraction=0.05,
+    out_of_order_delay=3.0,
+    duplicate_fraction=0.05,
+    malformed_fraction=0.05,
+)
 FAULTY_DURATION = 600  # seconds of event time: 8 rooms x 1200 readings = 9600 readings
 
 
@@ -62,8 +68,7 @@ def test_clean_stream_is_in_event_time_order():
 
 
 def test_duration_and_interval_set_the_count():
-    messages = list(simulator.generate(rooms=["room_2", "room_5"], start=START,
-                                       duration=10, interval=2.0))
+    messages = list(simulator.generate(rooms=["room_2", "room_5"], start=START, duration=10, interval=2.0))
     assert len(messages) == 2 * 5
     times = sorted({event_time(m) for m in messages})
     assert [(b - a).total_seconds() for a, b in zip(times, times[1:])] == [2.0] * 4
@@ -88,14 +93,17 @@ def test_endless_stream_when_neither_count_nor_duration():
     assert len(first) == 1000
 
 
-@pytest.mark.parametrize("arguments", [
-    dict(count=5, duration=5),
-    dict(count=5, interval=0),
-    dict(count=5, late_fraction=1.5),
-    dict(count=5, duplicate_fraction=-0.1),
-    dict(count=5, malformed_fraction=0.5, late_fraction=0.4, out_of_order_fraction=0.2),
-    dict(count=5, out_of_order_fraction=0.1, out_of_order_delay=0.2),
-])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        dict(count=5, duration=5),
+        dict(count=5, interval=0),
+        dict(count=5, late_fraction=1.5),
+        dict(count=5, duplicate_fraction=-0.1),
+        dict(count=5, malformed_fraction=0.5, late_fraction=0.4, out_of_order_fraction=0.2),
+        dict(count=5, out_of_order_fraction=0.1, out_of_order_delay=0.2),
+    ],
+)
 def test_impossible_settings_are_refused_at_the_call(arguments):
     with pytest.raises(LabkitError):
         simulator.generate(start=START, **arguments)  # before any message is asked for
@@ -235,8 +243,10 @@ def test_last_readings_are_never_late(faulty):
 def test_an_accelerated_run_ends_now_so_no_reading_comes_from_the_future():
     before = datetime.now(timezone.utc)
     start = simulator.default_start(realtime=False, duration=600, interval=0.5)
-    last = max(schema.parse_timestamp(m.record["timestamp"])
-               for m in simulator.generate(rooms=["room_1"], start=start, duration=600, interval=0.5))  # fmt: skip
+    last = max(
+        schema.parse_timestamp(m.record["timestamp"])
+        for m in simulator.generate(rooms=["room_1"], start=start, duration=600, interval=0.5)
+    )
     assert last <= datetime.now(timezone.utc), "the last reading is stamped in the past"
     assert (before - last).total_seconds() < 5, "and it is about now"
     assert abs((simulator.default_start(realtime=True) - before).total_seconds()) < 2
@@ -275,16 +285,21 @@ def with_anomalies():
 def span(anomaly, room_id, at):
     """Whether a reading of room_id at ``at`` lies inside the anomaly (computed from the label)."""
     label = anomaly.label(ANOMALY_START)
-    return (room_id == label["room_id"]
-            and schema.parse_timestamp(label["start"]) <= at < schema.parse_timestamp(label["end"]))
+    return room_id == label["room_id"] and schema.parse_timestamp(label["start"]) <= at < schema.parse_timestamp(
+        label["end"]
+    )
 
 
 def test_anomalies_change_only_their_room_in_their_span(with_anomalies):
     plain, hit = with_anomalies
     changed = {key for key in plain if hit.get(key) != plain[key]}
     # a drift starts from nothing and a stuck sensor repeats its first value: their first reading is as it was
-    inside = {(room_id, at) for room_id, at in plain for a in ANOMALIES if span(a, room_id, at)
-              and not (a.kind in ("drift", "stuck") and at == label_start(a))}
+    inside = {
+        (room_id, at)
+        for room_id, at in plain
+        for a in ANOMALIES
+        if span(a, room_id, at) and not (a.kind in ("drift", "stuck") and at == label_start(a))
+    }
     assert changed == inside
     assert set(hit) <= set(plain)
 
@@ -316,8 +331,9 @@ def test_each_anomaly_does_what_its_kind_says(with_anomalies):
 
 def test_labels_say_kind_room_and_event_time_span(tmp_path):
     labels = simulator.anomaly_labels(ANOMALIES[:1], ANOMALY_START)
-    assert labels == [{"kind": "spike", "room_id": "room_1",
-                       "start": "2026-02-10T09:00:10.000Z", "end": "2026-02-10T09:00:15.000Z"}]
+    assert labels == [
+        {"kind": "spike", "room_id": "room_1", "start": "2026-02-10T09:00:10.000Z", "end": "2026-02-10T09:00:15.000Z"}
+    ]
     path = tmp_path / "truth.json"
     simulator.write_labels(path, simulator.anomaly_labels(ANOMALIES, ANOMALY_START))
     assert [label["kind"] for label in simulator.read_labels(path)] == list(simulator.ANOMALY_KINDS)
@@ -326,6 +342,7 @@ def test_labels_say_kind_room_and_event_time_span(tmp_path):
 def test_anomalies_are_deterministic_and_mix_with_faults():
     def run():
         return list(simulator.generate(start=ANOMALY_START, duration=60, seed=9, anomalies=ANOMALIES, **FAULTS))
+
     first, second = run(), run()
     assert first == second
     assert collections.Counter(m.kind for m in first)["malformed"] > 0
@@ -337,8 +354,17 @@ def test_anomalies_given_as_text_like_the_command_line():
     assert as_text == as_objects
 
 
-@pytest.mark.parametrize("anomaly", ["spike:room_1:10", "boom:room_1:0:5", "spike:room_1:-1:5",
-                                     "spike:room_1:0:0", "spike:room_9:0:5", "spike:room_1:ten:5"])
+@pytest.mark.parametrize(
+    "anomaly",
+    [
+        "spike:room_1:10",
+        "boom:room_1:0:5",
+        "spike:room_1:-1:5",
+        "spike:room_1:0:0",
+        "spike:room_9:0:5",
+        "spike:room_1:ten:5",
+    ],
+)
 def test_bad_anomalies_are_refused_with_the_format(anomaly):
     with pytest.raises(LabkitError) as error:
         simulator.generate(start=ANOMALY_START, duration=20, anomalies=[anomaly])
@@ -348,10 +374,23 @@ def test_bad_anomalies_are_refused_with_the_format(anomaly):
 def test_simulate_command_injects_anomalies_and_writes_labels(tmp_path):
     from labkit import cli
 
-    args = cli.build_parser().parse_args(["simulate", "--duration", "20", "--start", "2026-02-10T09:00:00.000Z",
-                                          "--anomaly", "dropout:room_3:5:10", "--anomaly", "spike:room_1:0:2"])
+    args = cli.build_parser().parse_args(
+        [
+            "simulate",
+            "--duration",
+            "20",
+            "--start",
+            "2026-02-10T09:00:00.000Z",
+            "--anomaly",
+            "dropout:room_3:5:10",
+            "--anomaly",
+            "spike:room_1:0:2",
+        ]
+    )
     messages, labels = cli.simulation(args)
     rooms_sent = [m.record["room_id"] for m in messages]
     assert rooms_sent.count("room_3") == rooms_sent.count("room_4") - 20
     assert [(label["kind"], label["start"]) for label in labels] == [
-        ("dropout", "2026-02-10T09:00:05.000Z"), ("spike", "2026-02-10T09:00:00.000Z")]
+        ("dropout", "2026-02-10T09:00:05.000Z"),
+        ("spike", "2026-02-10T09:00:00.000Z"),
+    ]

@@ -37,9 +37,13 @@ def test_session_is_configured_for_the_lab(spark, settings):
 
 def test_kafka_to_delta_and_back(spark, stack, tmp_path):
     name, records = fill_topic(stack, 100)
-    df = (spark.read.format("kafka")
-          .option("kafka.bootstrap.servers", stack.kafka_bootstrap)
-          .option("subscribe", name).option("startingOffsets", "earliest").load())
+    df = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", stack.kafka_bootstrap)
+        .option("subscribe", name)
+        .option("startingOffsets", "earliest")
+        .load()
+    )
     table = str(tmp_path / "delta-table")
     df.selectExpr("CAST(key AS STRING) AS key", "CAST(value AS STRING) AS value").write.format("delta").save(table)
     back = spark.read.format("delta").load(table).collect()
@@ -75,8 +79,13 @@ def test_the_same_through_a_standalone_cluster(stack, tmp_path):
         script = tmp_path / "cluster.py"
         script.write_text(CLUSTER_SCRIPT.format(bootstrap=stack.kafka_bootstrap))
         env = {**os.environ, "LABKIT_SPARK_MASTER": master}
-        result = subprocess.run([sys.executable, str(script), name, str(tmp_path / "table")],
-                                capture_output=True, text=True, env=env, timeout=300)
+        result = subprocess.run(
+            [sys.executable, str(script), name, str(tmp_path / "table")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         outcome = json.loads(result.stdout.strip().splitlines()[-1])
         assert outcome["master"] == master
@@ -119,13 +128,21 @@ def test_a_notebook_and_a_stream_job_share_the_cluster(stack, tmp_path):
         for name in ("notebook", "stream-job"):
             ran = tmp_path / f"{name}.ran"
             with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own handle
-                children.append(subprocess.Popen([sys.executable, str(script), f"labkit-test-{name}", str(ran),
-                                                  str(release)], stdout=log, stderr=subprocess.STDOUT, env=env))  # fmt: skip
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, str(script), f"labkit-test-{name}", str(ran), str(release)],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                    )
+                )
             deadline = time.monotonic() + 180
             while not ran.exists() and children[-1].poll() is None and time.monotonic() < deadline:
                 time.sleep(0.5)
-            assert ran.exists(), (f"the {name} application ran no job (with {len(children) - 1} other application(s) "
-                                  "holding the cluster); its log ends with:\n" + (tmp_path / f"{name}.log").read_text()[-1500:])
+            assert ran.exists(), (
+                f"the {name} application ran no job (with {len(children) - 1} other application(s) "
+                "holding the cluster); its log ends with:\n" + (tmp_path / f"{name}.log").read_text()[-1500:]
+            )
         release.touch()
         assert [child.wait(timeout=60) for child in children] == [0, 0]
     finally:

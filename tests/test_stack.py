@@ -22,8 +22,11 @@ from labkit.stack import services
 pytestmark = pytest.mark.services
 
 # ports of this file's own stacks: apart from the session's, and moved by LABKIT_TEST_INSTANCE like them
-OWN_PORTS = {"LABKIT_MQTT_PORT": _port(32883), "LABKIT_KAFKA_PORT": _port(32092),
-             "LABKIT_KAFKA_CONTROLLER_PORT": _port(32093)}  # fmt: skip
+OWN_PORTS = {
+    "LABKIT_MQTT_PORT": _port(32883),
+    "LABKIT_KAFKA_PORT": _port(32092),
+    "LABKIT_KAFKA_CONTROLLER_PORT": _port(32093),
+}
 
 
 @pytest.fixture
@@ -36,8 +39,9 @@ def own_settings(tmp_path):
 
 def labkit_cli(*args, env_changes=None, timeout=300):
     env = {**os.environ, **(env_changes or {})}
-    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def test_up_status_down_round_trip(own_settings):
@@ -107,8 +111,9 @@ def test_port_in_use_is_reported_with_the_variable_to_change(own_settings):
 
 def test_unhealthy_service_reports_the_tail_of_its_log(own_settings):
     """A broker that dies at start (here: a heap far too small) is reported with its log."""
-    s = settings.load({**os.environ, "LABKIT_STATE_DIR": str(own_settings.state_dir), **OWN_PORTS,
-                       "LABKIT_KAFKA_HEAP": "1k"})
+    s = settings.load(
+        {**os.environ, "LABKIT_STATE_DIR": str(own_settings.state_dir), **OWN_PORTS, "LABKIT_KAFKA_HEAP": "1k"}
+    )
     with pytest.raises(LabkitError) as error:
         stack.up(s)
     assert "kafka exited" in error.value.what
@@ -118,8 +123,9 @@ def test_unhealthy_service_reports_the_tail_of_its_log(own_settings):
 
 
 def test_missing_java_says_how_to_install_it(tmp_path):
-    result = labkit_cli("up", env_changes={"JAVA_HOME": str(tmp_path / "no-such-jdk"),
-                                           "LABKIT_STATE_DIR": str(tmp_path / "state")})
+    result = labkit_cli(
+        "up", env_changes={"JAVA_HOME": str(tmp_path / "no-such-jdk"), "LABKIT_STATE_DIR": str(tmp_path / "state")}
+    )
     assert result.returncode == 1
     assert "JAVA_HOME" in result.stderr and "next:" in result.stderr
     assert "openjdk" in result.stderr
@@ -130,19 +136,24 @@ def test_too_old_java_is_refused(tmp_path):
     """A JAVA_HOME whose java reports version 1.8 (the old numbering) is refused with a hint."""
     java = tmp_path / "jdk8" / "bin" / "java"
     java.parent.mkdir(parents=True)
-    java.write_text('#!/bin/sh\necho \'openjdk version "1.8.0_402"\' >&2\n')
+    java.write_text("#!/bin/sh\necho 'openjdk version \"1.8.0_402\"' >&2\n")
     java.chmod(0o755)
-    result = labkit_cli("up", env_changes={"JAVA_HOME": str(tmp_path / "jdk8"),
-                                           "LABKIT_STATE_DIR": str(tmp_path / "state")})
+    result = labkit_cli(
+        "up", env_changes={"JAVA_HOME": str(tmp_path / "jdk8"), "LABKIT_STATE_DIR": str(tmp_path / "state")}
+    )
     assert result.returncode == 1
     assert "Java 8" in result.stderr and "17" in result.stderr
 
 
 def test_unreachable_maven_repository_names_the_artifact(tmp_path):
-    result = labkit_cli("jars", "kafka", env_changes={
-        "LABKIT_JARS_DIR": str(tmp_path / "jars"),
-        "LABKIT_MAVEN_REPO": "http://127.0.0.1:9/maven2/",  # nothing listens on port 9
-    })
+    result = labkit_cli(
+        "jars",
+        "kafka",
+        env_changes={
+            "LABKIT_JARS_DIR": str(tmp_path / "jars"),
+            "LABKIT_MAVEN_REPO": "http://127.0.0.1:9/maven2/",  # nothing listens on port 9
+        },
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "kafka_2.13" in result.stderr, result.stderr
     assert "LABKIT_MAVEN_REPO" in result.stderr
@@ -163,13 +174,18 @@ def test_compose_status_checks_every_service_labkit_talks_to(stack, s3_server): 
     """
     from conftest import free_port
 
-    s = settings.load({
-        "LABKIT_PROFILE": "compose",
-        "LABKIT_MQTT_HOST": "127.0.0.1", "LABKIT_MQTT_PORT": str(stack.mqtt_port),
-        "LABKIT_KAFKA_HOST": "127.0.0.1", "LABKIT_KAFKA_PORT": str(stack.kafka_port),
-        "LABKIT_SPARK_MASTER": f"spark://127.0.0.1:{free_port()}", "LABKIT_SPARK_MASTER_UI_PORT": str(free_port()),
-        "LABKIT_S3_ENDPOINT": s3_server.endpoint,
-    })  # fmt: skip
+    s = settings.load(
+        {
+            "LABKIT_PROFILE": "compose",
+            "LABKIT_MQTT_HOST": "127.0.0.1",
+            "LABKIT_MQTT_PORT": str(stack.mqtt_port),
+            "LABKIT_KAFKA_HOST": "127.0.0.1",
+            "LABKIT_KAFKA_PORT": str(stack.kafka_port),
+            "LABKIT_SPARK_MASTER": f"spark://127.0.0.1:{free_port()}",
+            "LABKIT_SPARK_MASTER_UI_PORT": str(free_port()),
+            "LABKIT_S3_ENDPOINT": s3_server.endpoint,
+        }
+    )
     from labkit import stack as stack_module
 
     health = {st.name: st.healthy for st in stack_module.status(s)}

@@ -12,8 +12,15 @@ pytestmark = pytest.mark.services
 
 def test_lab_topics_are_raw_downsampled_and_dead_letter():
     lab_topics = topics.lab_topics(["room_1", "room_2"])
-    assert sorted(lab_topics) == sorted(["telemetry.room_1", "telemetry.room_2", "telemetry.room_1.downsampled",
-                                    "telemetry.room_2.downsampled", "telemetry.dlq"])
+    assert sorted(lab_topics) == sorted(
+        [
+            "telemetry.room_1",
+            "telemetry.room_2",
+            "telemetry.room_1.downsampled",
+            "telemetry.room_2.downsampled",
+            "telemetry.dlq",
+        ]
+    )
 
 
 def test_lab_topics_are_created_once_with_three_day_retention(stack):
@@ -66,8 +73,14 @@ def test_reset_consumer_group_moves_offsets_back(stack, published):
 
     name = names.raw_topic("room_2")
     group = "dashboard-test"
-    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": group,
-                         "enable.auto.commit": False, "auto.offset.reset": "latest"})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.kafka_bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "latest",
+        }
+    )
     end = published["after"][name]["0"]
     consumer.commit(offsets=[TopicPartition(name, 0, end)], asynchronous=False)
     consumer.close()

@@ -39,16 +39,22 @@ def postgres():
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
     data, port = folder / "data", free_port()
-    subprocess.run(_as_postgres_user([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "labkit",
-                                      "--no-sync"]), check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        _as_postgres_user([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "labkit", "--no-sync"]),
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
     start = [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]
     subprocess.run(_as_postgres_user(start), check=True, capture_output=True)
     try:
         yield f"host=127.0.0.1 port={port} user=labkit dbname=postgres"
     finally:
-        subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       check=False, capture_output=True)  # fmt: skip
+        subprocess.run(
+            _as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -73,9 +79,11 @@ def _windows_in_postgres(dsn, rows):
 
     room_ids, starts = [r["room_id"] for r in rows], [r["window_start"] for r in rows]
     with warehouse.connect(dsn) as conn:
-        found = conn.execute(f"SELECT {', '.join(schema.AGGREGATE_COLUMNS)} FROM telemetry_windows "
-                             "WHERE (room_id, window_start) IN (SELECT * FROM unnest(%s::text[], %s::timestamptz[]))",
-                             [room_ids, starts]).fetchall()  # fmt: skip
+        found = conn.execute(
+            f"SELECT {', '.join(schema.AGGREGATE_COLUMNS)} FROM telemetry_windows "
+            "WHERE (room_id, window_start) IN (SELECT * FROM unnest(%s::text[], %s::timestamptz[]))",
+            [room_ids, starts],
+        ).fetchall()
     return [dict(zip(schema.AGGREGATE_COLUMNS, f)) for f in found]
 
 
@@ -119,8 +127,11 @@ def test_the_alert_is_in_postgres(postgres, loaded):
 
 def grafana_sql(sql: str, start: datetime, end: datetime) -> str:
     """Expand the Grafana macros the dashboard uses, as Grafana's PostgreSQL data source does."""
-    expanded = re.sub(r"\$__timeFilter\(([^)]+)\)", lambda m: f"{m.group(1)} BETWEEN '{start.isoformat()}' AND "
-                      f"'{end.isoformat()}'", sql)  # fmt: skip
+    expanded = re.sub(
+        r"\$__timeFilter\(([^)]+)\)",
+        lambda m: f"{m.group(1)} BETWEEN '{start.isoformat()}' AND '{end.isoformat()}'",
+        sql,
+    )
     assert "$__" not in expanded, f"a Grafana macro this test does not know: {expanded}"
     return expanded
 

@@ -15,14 +15,19 @@ from labkit import watch
 def report(batch, timestamp, rows, ms, watermark=None, add_batch=True, dropped=0, state=10, out=0):
     durations = {"triggerExecution": ms, **({"addBatch": ms - 10} if add_batch else {})}
     return {
-        "batchId": batch, "timestamp": timestamp, "numInputRows": rows, "durationMs": durations,
+        "batchId": batch,
+        "timestamp": timestamp,
+        "numInputRows": rows,
+        "durationMs": durations,
         "processedRowsPerSecond": rows / (ms / 1000) if rows else 0.0,
         "eventTime": {"watermark": watermark} if watermark else {},
-        "stateOperators": [{"numRowsTotal": state, "numRowsDroppedByWatermark": dropped, "numShufflePartitions": 4},
-                           {"numRowsTotal": 1, "numRowsDroppedByWatermark": 0, "numShufflePartitions": 4}],
+        "stateOperators": [
+            {"numRowsTotal": state, "numRowsDroppedByWatermark": dropped, "numShufflePartitions": 4},
+            {"numRowsTotal": 1, "numRowsDroppedByWatermark": 0, "numShufflePartitions": 4},
+        ],
         "sink": {"numOutputRows": out},
         "sources": [{"endOffset": '{"telemetry.room_1": {"0": 5}}'}],
-    }  # fmt: skip
+    }
 
 
 REPORTS = [
@@ -94,8 +99,14 @@ def test_stop_between_batches_lets_the_running_batch_finish(spark, tmp_path):
         time.sleep(2)  # the batch is busy when the stop comes
         finished.append(batch.count())  # a Spark job: an interrupted batch never gets here
 
-    query = (spark.readStream.format("rate").option("rowsPerSecond", 5).load().writeStream
-             .option("checkpointLocation", str(tmp_path / "checkpoint")).foreachBatch(slow_batch).start())  # fmt: skip
+    query = (
+        spark.readStream.format("rate")
+        .option("rowsPerSecond", 5)
+        .load()
+        .writeStream.option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .foreachBatch(slow_batch)
+        .start()
+    )
     assert started.wait(120), "no batch started"
     watch.stop_between_batches(query)
     assert not query.isActive

@@ -30,9 +30,11 @@ def test_dry_run_prints_build_up_wait_notebooks_stats_down(capsys):
     assert words[0][-1] == "build"
     assert words[1][-5:] == ["up", "-d", "--wait", "--wait-timeout", "900"]
     papermill = [w for w in words if "papermill" in w]
-    assert [w[w.index("papermill") + 1] for w in papermill] == ["/lab/notebooks/00_setup.ipynb",
-                                                                "/lab/solutions/03_joins.ipynb"]
-    assert all(w[w.index("exec") + 1:w.index("exec") + 3] == ["-T", "jupyter"] for w in papermill)
+    assert [w[w.index("papermill") + 1] for w in papermill] == [
+        "/lab/notebooks/00_setup.ipynb",
+        "/lab/solutions/03_joins.ipynb",
+    ]
+    assert all(w[w.index("exec") + 1 : w.index("exec") + 3] == ["-T", "jupyter"] for w in papermill)
     assert words[-2][:3] == ["docker", "stats", "--no-stream"]
     assert words[-1][-2:] == ["down", "-v"] and "--profile" in words[-1], "down -v of every profile, last"
 

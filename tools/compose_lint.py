@@ -56,8 +56,8 @@ ALLOWED_IMAGE_SOURCES = {
 # Sources known to be gone, with what happened: a clearer message than "not allowed".
 GONE_IMAGE_SOURCES = {
     "docker.io/minio/": "Docker Hub stopped serving minio/minio and minio/mc around 2026-09-11 "
-                        "(pull access denied): use quay.io/minio/... with the same tag",
-}  # fmt: skip
+    "(pull access denied): use quay.io/minio/... with the same tag",
+}
 
 # Host ports that a prerequisite's system service takes on a learner's laptop: a default
 # published there makes `docker compose up` fail with "address already in use".
@@ -247,12 +247,17 @@ def check_healthchecks(compose: dict) -> list[str]:
     for name, service in services(compose).items():
         if name in finished:
             if service.get("restart", "no") != "no":
-                problems.append(f"{name}: a one-shot job must not restart (restart: \"no\")")
-            adopters = [n for n, s in services(compose).items() if n not in finished
-                        and isinstance(s.get("depends_on"), dict) and name in s["depends_on"]]  # fmt: skip
+                problems.append(f'{name}: a one-shot job must not restart (restart: "no")')
+            adopters = [
+                n
+                for n, s in services(compose).items()
+                if n not in finished and isinstance(s.get("depends_on"), dict) and name in s["depends_on"]
+            ]
             if not adopters:
-                problems.append(f"{name}: no long-running service waits for this one-shot job to complete, so "
-                                "`docker compose up --wait` reports its exit as a failure")
+                problems.append(
+                    f"{name}: no long-running service waits for this one-shot job to complete, so "
+                    "`docker compose up --wait` reports its exit as a failure"
+                )
             continue
         test = (service.get("healthcheck") or {}).get("test")
         if not test or test in (["NONE"], "NONE") or (service.get("healthcheck") or {}).get("disable"):
@@ -318,8 +323,10 @@ def check_endpoints(compose: dict) -> list[str]:
     if mqtt:
         conf = volume_mounts(mqtt).get("/mosquitto/config/mosquitto.conf", "")
         text = (ROOT / conf).read_text() if conf and (ROOT / conf).is_file() else ""
-        need(re.search(rf"^listener\s+{s.mqtt_port}\b", text, re.M) is not None,
-             f"{s.mqtt_host}: mounted mosquitto.conf has no `listener {s.mqtt_port}`")  # fmt: skip
+        need(
+            re.search(rf"^listener\s+{s.mqtt_port}\b", text, re.M) is not None,
+            f"{s.mqtt_host}: mounted mosquitto.conf has no `listener {s.mqtt_port}`",
+        )
 
     # Kafka API: the internal listener is advertised as host:port of the compose profile.
     kafka = svc.get(s.kafka_host)
@@ -328,14 +335,20 @@ def check_endpoints(compose: dict) -> list[str]:
         words = command_words(kafka)
         listens = option(words, "--kafka-addr") or ""
         advertised = option(words, "--advertise-kafka-addr") or ""
-        need(f"internal://{s.kafka_bootstrap}" in advertised.split(","),
-             f"{s.kafka_host}: advertises {advertised!r}, labkit expects internal://{s.kafka_bootstrap}")  # fmt: skip
-        need(any(a.endswith(f":{s.kafka_port}") for a in listens.split(",")),
-             f"{s.kafka_host}: no listener on port {s.kafka_port}")  # fmt: skip
+        need(
+            f"internal://{s.kafka_bootstrap}" in advertised.split(","),
+            f"{s.kafka_host}: advertises {advertised!r}, labkit expects internal://{s.kafka_bootstrap}",
+        )
+        need(
+            any(a.endswith(f":{s.kafka_port}") for a in listens.split(",")),
+            f"{s.kafka_host}: no listener on port {s.kafka_port}",
+        )
     console = svc.get("redpanda-console")
     if console:
-        need(environment(console).get("KAFKA_BROKERS") == s.kafka_bootstrap,
-             f"redpanda-console: KAFKA_BROKERS should be {s.kafka_bootstrap}")  # fmt: skip
+        need(
+            environment(console).get("KAFKA_BROKERS") == s.kafka_bootstrap,
+            f"redpanda-console: KAFKA_BROKERS should be {s.kafka_bootstrap}",
+        )
 
     # Spark: the master's --host/--port, the worker's master URL, and the stream job's.
     host, port = s.spark_master.removeprefix("spark://").split(":")
@@ -344,10 +357,14 @@ def check_endpoints(compose: dict) -> list[str]:
     if master:
         words = command_words(master)
         need("org.apache.spark.deploy.master.Master" in words, f"{host}: does not run a Spark master")
-        need(option(words, "--host") == host and option(words, "--port") == port,
-             f"{host}: should run with --host {host} --port {port}")  # fmt: skip
-        need(option(words, "--webui-port") == str(s.spark_master_ui_port),
-             f"{host}: its UI should listen on {s.spark_master_ui_port} (LABKIT_SPARK_MASTER_UI_PORT, labkit status)")
+        need(
+            option(words, "--host") == host and option(words, "--port") == port,
+            f"{host}: should run with --host {host} --port {port}",
+        )
+        need(
+            option(words, "--webui-port") == str(s.spark_master_ui_port),
+            f"{host}: its UI should listen on {s.spark_master_ui_port} (LABKIT_SPARK_MASTER_UI_PORT, labkit status)",
+        )
     workers = [n for n, v in svc.items() if "org.apache.spark.deploy.worker.Worker" in command_words(v)]
     need(bool(workers), "no Spark worker")
     for name in workers:
@@ -358,8 +375,10 @@ def check_endpoints(compose: dict) -> list[str]:
     minio = svc.get(endpoint.group(1)) if endpoint else None
     need(minio is not None, f"no service for LABKIT_S3_ENDPOINT {s.s3_endpoint}")
     if minio:
-        need(option(command_words(minio), "--address") == f":{endpoint.group(2)}",
-             f"minio: should serve the S3 API on :{endpoint.group(2)}")  # fmt: skip
+        need(
+            option(command_words(minio), "--address") == f":{endpoint.group(2)}",
+            f"minio: should serve the S3 API on :{endpoint.group(2)}",
+        )
     bucket = s.lake_root.removeprefix("s3a://").split("/")[0]
     creates = [n for n, v in svc.items() if re.search(rf"\bmc mb\b.*\s\w+/{re.escape(bucket)}(\s|$)", command_text(v))]
     need(bool(creates), f"no service creates the bucket {bucket} (LABKIT_LAKE_ROOT {s.lake_root})")
@@ -371,8 +390,14 @@ def check_endpoints(compose: dict) -> list[str]:
     for name, service in svc.items():
         if is_lab(service):
             mine = settings.load(environment(service))
-            got = (mine.mqtt_host, mine.mqtt_port, mine.kafka_bootstrap, mine.spark_master, mine.s3_endpoint,
-                   mine.lake_root)
+            got = (
+                mine.mqtt_host,
+                mine.mqtt_port,
+                mine.kafka_bootstrap,
+                mine.spark_master,
+                mine.s3_endpoint,
+                mine.lake_root,
+            )
             need(got == expected, f"{name}: its environment points labkit at {got}, not {expected}")
     return problems
 
@@ -393,7 +418,9 @@ def check_environment(compose: dict) -> list[str]:
             problems.append(f"{name}: LABKIT_PROFILE=compose is not set")
         if name in LAB_COMMANDS or name == "jupyter":  # they talk to the lake
             if (env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")) != (
-                minio.get("MINIO_ROOT_USER"), minio.get("MINIO_ROOT_PASSWORD")):  # fmt: skip
+                minio.get("MINIO_ROOT_USER"),
+                minio.get("MINIO_ROOT_PASSWORD"),
+            ):
                 problems.append(f"{name}: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY should be MinIO's root credentials")
     return problems
 
@@ -470,13 +497,17 @@ def check_builders(compose: dict) -> list[str]:
             builders.setdefault(service.get("image", f"(unnamed, {name})"), []).append(name)
     for image, names in builders.items():
         if len(names) > 1:
-            problems.append(f"{image} is built by {len(names)} services ({', '.join(names)}): Compose builds them in "
-                            "parallel and the exports race ('image already exists'); keep `build:` on one")
+            problems.append(
+                f"{image} is built by {len(names)} services ({', '.join(names)}): Compose builds them in "
+                "parallel and the exports race ('image already exists'); keep `build:` on one"
+            )
     for name, service in services(compose).items():
         image = service.get("image")
         if image in builders and not service.get("build") and service.get("pull_policy") != "never":
-            problems.append(f"{name}: uses {image}, built by {builders[image][0]}, without `pull_policy: never` "
-                            "(compose would look for it on Docker Hub)")
+            problems.append(
+                f"{name}: uses {image}, built by {builders[image][0]}, without `pull_policy: never` "
+                "(compose would look for it on Docker Hub)"
+            )
         if str(image).split(":")[0] == LAB_IMAGE and image not in builders:
             problems.append(f"{name}: no service builds {image}")
     return problems
@@ -495,8 +526,10 @@ def check_registries(compose: dict, dockerfile: str | None = None) -> list[str]:
         if gone:
             problems.append(f"{where}: {image}: {gone[0]}")
         elif not any(full.startswith(prefix) for prefix in ALLOWED_IMAGE_SOURCES):
-            problems.append(f"{where}: {image} is not from an allowed source ({', '.join(ALLOWED_IMAGE_SOURCES)}): "
-                            "check the registry serves it, then add it to ALLOWED_IMAGE_SOURCES")
+            problems.append(
+                f"{where}: {image} is not from an allowed source ({', '.join(ALLOWED_IMAGE_SOURCES)}): "
+                "check the registry serves it, then add it to ALLOWED_IMAGE_SOURCES"
+            )
     return problems
 
 
@@ -546,12 +579,17 @@ def check_memory(compose: dict) -> list[str]:
             problems.append(f"{name}: no memory limit (mem_limit): one service could take the laptop's memory")
     finished = one_shots(compose)
     for label, (profiles, budget) in MEMORY_BUDGETS_MIB.items():
-        active = [n for n, s in svc.items() if n not in finished
-                  and (not s.get("profiles") or set(s["profiles"]) & set(profiles))]  # fmt: skip
+        active = [
+            n
+            for n, s in svc.items()
+            if n not in finished and (not s.get("profiles") or set(s["profiles"]) & set(profiles))
+        ]
         total = sum(memory_limit(svc[n]) or 0 for n in active)
         if total > budget:
-            problems.append(f"{label}: the memory limits of {', '.join(active)} sum to {total:.0f} MiB, "
-                            f"over the budget of {budget} MiB")
+            problems.append(
+                f"{label}: the memory limits of {', '.join(active)} sum to {total:.0f} MiB, "
+                f"over the budget of {budget} MiB"
+            )
     return problems
 
 
@@ -582,8 +620,10 @@ def check_bind_mounts(compose: dict) -> list[str]:
                 continue
             user = str(service.get("user", "")).split(":")[0]
             if user in ("", "0", "root"):
-                problems.append(f"{name}: writes to {source} as {'root' if user else 'the image user (root?)'}: "
-                                "files become root's on a Linux host; set `user:` to a non-root uid")
+                problems.append(
+                    f"{name}: writes to {source} as {'root' if user else 'the image user (root?)'}: "
+                    "files become root's on a Linux host; set `user:` to a non-root uid"
+                )
     return problems
 
 
@@ -592,8 +632,10 @@ def check_kafka_like_embedded(compose: dict) -> list[str]:
     problems = []
     commands = " ".join(command_text(s) for s in services(compose).values())
     if not re.search(r"auto_create_topics_enabled\s+false", commands):
-        problems.append("nothing turns Redpanda's auto_create_topics_enabled off (dev-container mode turns it on): "
-                        "a typo in a topic name would create a topic, while the embedded Kafka refuses it")
+        problems.append(
+            "nothing turns Redpanda's auto_create_topics_enabled off (dev-container mode turns it on): "
+            "a typo in a topic name would create a topic, while the embedded Kafka refuses it"
+        )
     if not re.search(r"log_segment_ms\s+\d+", commands):
         problems.append("nothing sets Redpanda's log_segment_ms: segments never roll, so retention never deletes")
     return problems
@@ -669,16 +711,31 @@ def dockerignore_keeps(patterns: list[str], path: str) -> bool:
 
 # ---------------------------------------------------------------- the command line
 
-COMPOSE_CHECKS = [check_schema, check_images, check_builders, check_registries, check_system_ports, check_memory,
-                  check_bind_mounts, check_healthchecks, check_depends_on, check_ports, check_endpoints,
-                  check_environment, check_volumes, check_lab_services, check_kafka_like_embedded]  # fmt: skip
+COMPOSE_CHECKS = [
+    check_schema,
+    check_images,
+    check_builders,
+    check_registries,
+    check_system_ports,
+    check_memory,
+    check_bind_mounts,
+    check_healthchecks,
+    check_depends_on,
+    check_ports,
+    check_endpoints,
+    check_environment,
+    check_volumes,
+    check_lab_services,
+    check_kafka_like_embedded,
+]
 
 
 def lint(path: Path = COMPOSE_FILE) -> list[str]:
     """Every problem of the compose file and the lab image, each prefixed by its check."""
     compose = load_compose(path=path)
-    problems = [f"{check.__name__}: {p}" for check in COMPOSE_CHECKS if check is not check_system_ports
-                for p in check(compose)]  # fmt: skip
+    problems = [
+        f"{check.__name__}: {p}" for check in COMPOSE_CHECKS if check is not check_system_ports for p in check(compose)
+    ]
     problems += [f"check_system_ports: {p}" for p in check_system_ports(compose, without_port_settings(path))]
     return problems + [f"check_dockerfile: {p}" for p in check_dockerfile(DOCKERFILE.read_text())]
 

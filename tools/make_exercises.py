@@ -119,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     expected = expected_exercises()
     if args.check:
-        stale = [name for name, text in expected.items()
-                 if not (EXERCISES / name).exists() or (EXERCISES / name).read_text(encoding="utf-8") != text]
+        stale = [
+            name
+            for name, text in expected.items()
+            if not (EXERCISES / name).exists() or (EXERCISES / name).read_text(encoding="utf-8") != text
+        ]
         extra = sorted(p.name for p in EXERCISES.glob("*.ipynb") if p.name not in expected)
         for name in stale:
             print(f"exercises/{name} differs from what solutions/{name} gives")

@@ -88,10 +88,17 @@ def check_images(images: dict[str, str], table: dict[str, dict]) -> list[str]:
 
 # ---------------------------------------------------------------- wheels
 
-ENVIRONMENT = {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
-               "platform_machine": "x86_64", "python_version": "%d.%d" % PYTHON,
-               "python_full_version": "%d.%d.0" % PYTHON, "implementation_name": "cpython",
-               "platform_python_implementation": "CPython", "extra": ""}  # fmt: skip
+ENVIRONMENT = {
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "python_version": "%d.%d" % PYTHON,
+    "python_full_version": "%d.%d.0" % PYTHON,
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
 
 
 def lab_image_packages() -> dict[str, str]:
@@ -112,8 +119,10 @@ def lab_image_packages() -> dict[str, str]:
         try:
             dist = metadata.distribution(requirement.name)
         except metadata.PackageNotFoundError:
-            raise SystemExit(f"error: {requirement.name} is not installed here\n"
-                             "next: pip install -e . (the check reads what pip resolved)") from None  # fmt: skip
+            raise SystemExit(
+                f"error: {requirement.name} is not installed here\n"
+                "next: pip install -e . (the check reads what pip resolved)"
+            ) from None
         found[name] = dist.version
         for text in dist.requires or []:
             sub = Requirement(text)
@@ -140,7 +149,8 @@ def installable(filename: str, arch: str) -> bool:
     machine = WHEEL_ARCH[arch]
     for tag in tags:
         python_ok = tag.interpreter in ("py3", f"cp{PYTHON[0]}{PYTHON[1]}") or (
-            tag.abi == "abi3" and tag.interpreter.startswith("cp3") and int(tag.interpreter[3:]) <= PYTHON[1])
+            tag.abi == "abi3" and tag.interpreter.startswith("cp3") and int(tag.interpreter[3:]) <= PYTHON[1]
+        )
         platform_ok = tag.platform == "any" or linux_platform_ok(tag.platform, machine)
         if python_ok and platform_ok and tag.abi in ("none", "abi3", f"cp{PYTHON[0]}{PYTHON[1]}"):
             return True
@@ -156,8 +166,11 @@ def check_files(name: str, version: str, files: list[str]) -> list[str]:
         if name in PURE_PYTHON_SDISTS:
             return []
         return [f"{name}=={version}: only an sdist, which the image (no compiler) would have to build"]
-    return [f"{name}=={version}: no wheel for linux/{arch} and CPython {PYTHON[0]}.{PYTHON[1]}"
-            for arch in ARCHES if not any(installable(w, arch) for w in wheels)]
+    return [
+        f"{name}=={version}: no wheel for linux/{arch} and CPython {PYTHON[0]}.{PYTHON[1]}"
+        for arch in ARCHES
+        if not any(installable(w, arch) for w in wheels)
+    ]
 
 
 def pypi_files(name: str, version: str) -> list[str]:
@@ -182,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.images_only:
         packages = lab_image_packages()
         problems += check_wheels(packages)
-        print(f"wheels: {len(packages)} packages the lab image installs, checked on PyPI for "
-              f"linux/{' and linux/'.join(ARCHES)}, CPython {PYTHON[0]}.{PYTHON[1]}")  # fmt: skip
+        print(
+            f"wheels: {len(packages)} packages the lab image installs, checked on PyPI for "
+            f"linux/{' and linux/'.join(ARCHES)}, CPython {PYTHON[0]}.{PYTHON[1]}"
+        )
     for problem in problems:
         print(f"error: {problem}")
     if problems:

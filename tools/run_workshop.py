@@ -38,8 +38,9 @@ def main() -> int:
             print(f"== {folder}/{notebook.name}", flush=True)
             started = time.monotonic()
             try:
-                papermill.execute_notebook(str(notebook), str(target), parameters=parameters,
-                                           cwd=str(notebook.parent), progress_bar=False)  # fmt: skip
+                papermill.execute_notebook(
+                    str(notebook), str(target), parameters=parameters, cwd=str(notebook.parent), progress_bar=False
+                )
             except papermill.PapermillExecutionError as error:
                 failed.append(f"{folder}/{notebook.name}: {error.ename}: {error.evalue}")
             times[f"{folder}/{notebook.name}"] = time.monotonic() - started

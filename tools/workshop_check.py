@@ -50,12 +50,29 @@ def plan(solution: str, env_file: str) -> list[tuple[str, list[str]]]:
     ]
     for notebook in notebooks:
         folder = str(Path("/lab") / Path(notebook).parent)
-        steps.append((f"run {notebook} in the jupyter container", [
-            *dc, "exec", "-T", "jupyter", "papermill", f"/lab/{notebook}", f"{OUT}/{Path(notebook).name}",
-            "-p", "minutes", "1", "--cwd", folder, "--no-progress-bar"]))  # fmt: skip
+        steps.append(
+            (
+                f"run {notebook} in the jupyter container",
+                [
+                    *dc,
+                    "exec",
+                    "-T",
+                    "jupyter",
+                    "papermill",
+                    f"/lab/{notebook}",
+                    f"{OUT}/{Path(notebook).name}",
+                    "-p",
+                    "minutes",
+                    "1",
+                    "--cwd",
+                    folder,
+                    "--no-progress-bar",
+                ],
+            )
+        )
     table = "table {{.Name}}\t{{.MemUsage}}\t{{.MemPerc}}"
     steps.append(("memory of each container", ["docker", "stats", "--no-stream", "--format", table, "<containers>"]))
-    every_profile = ["--profile", "live", "--profile", "stream"]  # what docker-compose.yml defines
+    every_profile = ["--profile", "live", "--profile", "stream", "--profile", "dashboards"]  # what docker-compose.yml defines
     steps.append(("stop and delete containers and volumes", [*dc, *every_profile, "down", "-v"]))
     return steps
 
@@ -107,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solution", default="02_windowing", help="which solutions/<name>.ipynb to run")
     args = parser.parse_args(argv)
     if not (ROOT / "solutions" / f"{args.solution}.ipynb").exists():
-        print(f"error: no solutions/{args.solution}.ipynb\nnext: pick one of "
-              f"{', '.join(p.stem for p in sorted((ROOT / 'solutions').glob('*.ipynb')))}")  # fmt: skip
+        print(
+            f"error: no solutions/{args.solution}.ipynb\nnext: pick one of "
+            f"{', '.join(p.stem for p in sorted((ROOT / 'solutions').glob('*.ipynb')))}"
+        )
         return 2
     env_file = str(ROOT / (".env" if (ROOT / ".env").exists() else ".env.example"))
     steps = plan(args.solution, env_file)
@@ -117,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {what}\n{shlex.join(command)}")
         return 0
     if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        print("error: no Docker engine answers `docker info`\n"
-              "next: start Docker (Docker Desktop, or `sudo systemctl start docker`), then run this again")  # fmt: skip
+        print(
+            "error: no Docker engine answers `docker info`\n"
+            "next: start Docker (Docker Desktop, or `sudo systemctl start docker`), then run this again"
+        )
         return 2
     failed = execute(steps, lambda command: run(command, compose(env_file)), keep=args.keep)
     for line in failed:

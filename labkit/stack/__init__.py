@@ -27,8 +27,18 @@ from labkit.stack.services import embedded_services
 # The probes are part of this package's interface: `labkit.stack.port_open(...)`, and the compose
 # healthchecks call `labkit.stack.spark_master_state`.
 __all__ = [
-    "ServiceStatus", "up", "down", "status", "format_status", "ensure_up", "AMQTT_CAVEAT", "running_mqtt_broker",
-    "port_open", "mqtt_healthy", "kafka_healthy", "spark_master_state",
+    "ServiceStatus",
+    "up",
+    "down",
+    "status",
+    "format_status",
+    "ensure_up",
+    "AMQTT_CAVEAT",
+    "running_mqtt_broker",
+    "port_open",
+    "mqtt_healthy",
+    "kafka_healthy",
+    "spark_master_state",
 ]
 
 Settings = settings_module.Settings
@@ -100,14 +110,16 @@ def status(s: Settings | None = None) -> list[ServiceStatus]:
     result = []
     for service in embedded_services(s, spark_cluster):
         process = running_process(s, service.name)
-        result.append(ServiceStatus(
-            name=service.name,
-            endpoint=f"{service.host}:{service.port}",
-            pid=process.pid if process else None,
-            running=process is not None,
-            healthy=process is not None and service.healthy(),
-            note=AMQTT_CAVEAT if service.name == "mqtt" and running_mqtt_broker(s) == "amqtt" else "",
-        ))  # fmt: skip
+        result.append(
+            ServiceStatus(
+                name=service.name,
+                endpoint=f"{service.host}:{service.port}",
+                pid=process.pid if process else None,
+                running=process is not None,
+                healthy=process is not None and service.healthy(),
+                note=AMQTT_CAVEAT if service.name == "mqtt" and running_mqtt_broker(s) == "amqtt" else "",
+            )
+        )
     return result
 
 
@@ -126,8 +138,11 @@ def compose_status(s: Settings) -> list[ServiceStatus]:
         host = s.spark_master.removeprefix("spark://").rsplit(":", 1)[0]
         state = spark_master_state(host, s.spark_master_ui_port) or {}
         statuses.append(ServiceStatus("spark-master", s.spark_master, None, True, state.get("status") == "ALIVE"))
-        statuses.append(ServiceStatus("spark-worker", f"{state.get('aliveworkers', 0)} alive", None, True,
-                                      state.get("aliveworkers", 0) >= 1))  # fmt: skip
+        statuses.append(
+            ServiceStatus(
+                "spark-worker", f"{state.get('aliveworkers', 0)} alive", None, True, state.get("aliveworkers", 0) >= 1
+            )
+        )
     if s.lake_root.startswith("s3a://"):
         statuses.append(ServiceStatus("s3", s.s3_endpoint, None, True, s3_healthy(s.s3_endpoint)))
     return statuses

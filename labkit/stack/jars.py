@@ -142,12 +142,22 @@ def _run_ivy(name: str, artifacts: list[Artifact], work: Path, out: Path, repo: 
     (work / "ivysettings.xml").write_text(_ivy_settings(repo, cache))
     (work / "ivy.xml").write_text(_ivy_module(name, artifacts))
     command = [
-        str(require_java()), "-cp", str(next((pyspark_home() / "jars").glob("ivy-*.jar"))),
+        str(require_java()),
+        "-cp",
+        str(next((pyspark_home() / "jars").glob("ivy-*.jar"))),
         "org.apache.ivy.Main",
-        "-settings", str(work / "ivysettings.xml"), "-ivy", str(work / "ivy.xml"),
-        "-confs", "default", "-types", "jar", "bundle",
-        "-retrieve", str(out) + "/[artifact]/[artifact]-[revision](-[classifier]).[ext]",
-    ]  # fmt: skip
+        "-settings",
+        str(work / "ivysettings.xml"),
+        "-ivy",
+        str(work / "ivy.xml"),
+        "-confs",
+        "default",
+        "-types",
+        "jar",
+        "bundle",
+        "-retrieve",
+        str(out) + "/[artifact]/[artifact]-[revision](-[classifier]).[ext]",
+    ]
     ticker = Ticker(f"fetching {name} jars ({', '.join(map(str, artifacts))}):")
     found = downloaded = 0
     log = []
@@ -161,8 +171,7 @@ def _run_ivy(name: str, artifacts: list[Artifact], work: Path, out: Path, repo: 
         unresolved = [line.strip(" :\t") for line in log if re.search(r"::\s+\S+#\S+;.*:", line)]
         where = repo or "Maven Central"
         raise LabkitError(
-            f"could not fetch the {name} jars from {where}: "
-            + ("; ".join(unresolved) or "\n".join(log[-15:])),
+            f"could not fetch the {name} jars from {where}: " + ("; ".join(unresolved) or "\n".join(log[-15:])),
             "check the network (a proxy?), or set LABKIT_MAVEN_REPO to a reachable Maven "
             "repository or mirror, then run `labkit jars` again",
         )
@@ -198,8 +207,9 @@ def resolve(name: str, s: settings_module.Settings | None = None) -> list[Path]:
         folder.mkdir(parents=True)
         for jar in kept:
             shutil.move(str(jar), folder / jar.name)
-    manifest.write_text(json.dumps({"artifacts": [str(a) for a in artifacts],
-                                    "jars": [j.name for j in kept]}, indent=2))  # fmt: skip
+    manifest.write_text(
+        json.dumps({"artifacts": [str(a) for a in artifacts], "jars": [j.name for j in kept]}, indent=2)
+    )
     return [folder / j.name for j in kept]
 
 

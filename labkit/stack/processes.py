@@ -87,8 +87,7 @@ def start_service(s: Settings, service: Service) -> None:
     for port, variable in service.ports.items():
         if port_open(service.host, port):
             raise LabkitError(
-                f"port {port} on {service.host} is already in use by another program, "
-                f"so {service.name} cannot start.",
+                f"port {port} on {service.host} is already in use by another program, so {service.name} cannot start.",
                 f"stop that program (`lsof -i :{port}` shows it) or set {variable} to a free "
                 "port (see `labkit settings`)",
             )
@@ -100,22 +99,37 @@ def start_service(s: Settings, service: Service) -> None:
     pid_file(s, service.name).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as log_handle:
         # a session of its own: Ctrl-C in the terminal (or a notebook interrupt) does not kill it
-        process = subprocess.Popen(command, stdout=log_handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env, cwd=s.state_dir,
-                                   start_new_session=True)  # fmt: skip
-    record = {"pid": process.pid, "create_time": psutil.Process(process.pid).create_time(),
-              "port": service.port, "command": command}  # fmt: skip
+        process = subprocess.Popen(
+            command,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=s.state_dir,
+            start_new_session=True,
+        )
+    record = {
+        "pid": process.pid,
+        "create_time": psutil.Process(process.pid).create_time(),
+        "port": service.port,
+        "command": command,
+    }
     pid_file(s, service.name).write_text(json.dumps(record, indent=2))
 
     def healthy_or_exited() -> bool:
         return process.poll() is not None or service.healthy()
 
-    wait_until(healthy_or_exited, f"starting {service.name} on {service.host}:{service.port}:",
-               timeout=service.start_timeout)  # fmt: skip
+    wait_until(
+        healthy_or_exited, f"starting {service.name} on {service.host}:{service.port}:", timeout=service.start_timeout
+    )
     if process.poll() is not None or not service.healthy():
         exited = process.poll()
         stop_service(s, service.name)
-        why = f"exited with code {exited}" if exited is not None else f"is not healthy after {service.start_timeout:.0f} s"
+        why = (
+            f"exited with code {exited}"
+            if exited is not None
+            else f"is not healthy after {service.start_timeout:.0f} s"
+        )
         raise LabkitError(
             f"{service.name} {why}. Last lines of {log}:\n{log_tail(s, service.name)}",
             "read the log above; `labkit down` then `labkit up` retries from a clean start",

@@ -187,10 +187,21 @@ def kafka_service(s: Settings) -> Service:
             return  # formatted by an earlier `up`: keep its topics and offsets
         cluster_id = new_cluster_id()
         result = subprocess.run(
-            [str(require_java()), "-cp", classpath(), "kafka.tools.StorageTool",
-             "format", "-t", cluster_id, "-c", str(properties)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                str(require_java()),
+                "-cp",
+                classpath(),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(properties),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if result.returncode != 0:
             raise LabkitError(
                 f"formatting Kafka's storage in {data_dir} failed: {result.stdout[-500:]}{result.stderr[-500:]}",
@@ -199,9 +210,16 @@ def kafka_service(s: Settings) -> Service:
 
     def command() -> list[str]:
         return [
-            str(require_java()), f"-Xmx{s.kafka_heap}", "-Xms128m", "-XX:+UseG1GC",
-            "-Djava.awt.headless=true", "-cp", classpath(), "kafka.Kafka", str(properties),
-        ]  # fmt: skip
+            str(require_java()),
+            f"-Xmx{s.kafka_heap}",
+            "-Xms128m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            "-cp",
+            classpath(),
+            "kafka.Kafka",
+            str(properties),
+        ]
 
     return Service(
         name="kafka",
@@ -230,8 +248,13 @@ def spark_services(s: Settings) -> list[Service]:
 
     def env() -> dict[str, str]:
         java_home = str(require_java().resolve().parent.parent)
-        return {"SPARK_HOME": str(spark_home), "JAVA_HOME": java_home, "SPARK_LOCAL_IP": "127.0.0.1",
-                "SPARK_LOG_DIR": str(folder), "PYSPARK_PYTHON": sys.executable}  # fmt: skip
+        return {
+            "SPARK_HOME": str(spark_home),
+            "JAVA_HOME": java_home,
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "SPARK_LOG_DIR": str(folder),
+            "PYSPARK_PYTHON": sys.executable,
+        }
 
     def prepare() -> None:
         (folder / "work").mkdir(parents=True, exist_ok=True)
@@ -250,23 +273,43 @@ def spark_services(s: Settings) -> list[Service]:
         host="127.0.0.1",
         port=s.spark_master_port,
         healthy=master_alive,
-        command=lambda: [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                         "--port", str(s.spark_master_port), "--webui-port", str(s.spark_master_ui_port)],
+        command=lambda: [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(s.spark_master_port),
+            "--webui-port",
+            str(s.spark_master_ui_port),
+        ],
         env=env,
         prepare=prepare,
         ports={s.spark_master_port: "LABKIT_SPARK_MASTER_PORT", s.spark_master_ui_port: "LABKIT_SPARK_MASTER_UI_PORT"},
-    )  # fmt: skip
+    )
     worker = Service(
         name="spark-worker",
         host="127.0.0.1",
         port=s.spark_worker_ui_port,
         healthy=worker_alive,
-        command=lambda: [spark_class, "org.apache.spark.deploy.worker.Worker", master_url,
-                         "--host", "127.0.0.1", "--cores", "4", "--memory", "2g",
-                         "--webui-port", str(s.spark_worker_ui_port), "--work-dir", str(folder / "work")],
+        command=lambda: [
+            spark_class,
+            "org.apache.spark.deploy.worker.Worker",
+            master_url,
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "4",
+            "--memory",
+            "2g",
+            "--webui-port",
+            str(s.spark_worker_ui_port),
+            "--work-dir",
+            str(folder / "work"),
+        ],
         env=env,
         ports={s.spark_worker_ui_port: "LABKIT_SPARK_WORKER_UI_PORT"},
-    )  # fmt: skip
+    )
     return [master, worker]
 
 
