@@ -72,7 +72,14 @@ def plan(solution: str, env_file: str) -> list[tuple[str, list[str]]]:
         )
     table = "table {{.Name}}\t{{.MemUsage}}\t{{.MemPerc}}"
     steps.append(("memory of each container", ["docker", "stats", "--no-stream", "--format", table, "<containers>"]))
-    every_profile = ["--profile", "live", "--profile", "stream", "--profile", "dashboards"]  # what docker-compose.yml defines
+    every_profile = [
+        "--profile",
+        "live",
+        "--profile",
+        "stream",
+        "--profile",
+        "dashboards",
+    ]  # what docker-compose.yml defines
     steps.append(("stop and delete containers and volumes", [*dc, *every_profile, "down", "-v"]))
     return steps
 
