@@ -514,8 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--trigger",
         type=trigger_interval,
-        default="5 seconds",
-        help='micro-batch interval, e.g. "5 seconds"; "" = as fast as possible',
+        default=pipeline.TRIGGER,
+        help=f'micro-batch interval (default {pipeline.TRIGGER!r}: README, "Benchmarks"); "" = as fast as possible',
     )
     p.add_argument("--max-offsets-per-trigger", type=positive_int, help="cap on records per micro-batch")
     p.add_argument(
