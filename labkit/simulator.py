@@ -137,16 +137,7 @@ DRIFT_C = 6.0
 CO2_EMPTY_PPM = 1600
 
 #: The fields a stuck sensor keeps repeating: every measured value (the clock still ticks).
-STUCK_FIELDS = (
-    "temperature",
-    "humidity",
-    "co2_ppm",
-    "light_lux",
-    "occupancy_count",
-    "motion_detected",
-    "energy_kwh",
-    "air_quality_index",
-)
+STUCK_FIELDS = tuple(name for name in RAW_FIELD_NAMES if name not in ("room_id", "timestamp"))
 
 
 @dataclasses.dataclass(frozen=True)
