@@ -107,40 +107,51 @@ def test_connect_returns_an_accepted_client_and_runs_on_connect(stack):
     assert lab_mqtt.answers(stack.mqtt_host, stack.mqtt_port) is True
 
 
-def test_a_persistent_session_gets_what_was_queued_while_it_was_away(stack):
-    """What the bridge relies on: on_message is in place before the broker resends the queue."""
+def queued_while_away(host: str, port: int, count: int, while_away=lambda: None) -> list[bytes]:
+    """A persistent session subscribes and leaves; ``count`` messages are published; it comes back.
+
+    ``while_away`` runs after the publishing, before the return (a broker restart, say). Returns
+    what the session received on its return, in order.
+    """
     client_id, topic = f"labkit-test-{uuid.uuid4().hex[:6]}", f"labkit-test/{uuid.uuid4().hex[:6]}"
     subscribed = threading.Event()
-    first = lab_mqtt.connect(
+    away = lab_mqtt.connect(
         client_id,
-        stack.mqtt_host,
-        stack.mqtt_port,
+        host,
+        port,
         clean_session=False,
         on_connect=lambda c: c.subscribe(topic, qos=1),
         on_subscribe=lambda *args: subscribed.set(),
     )
     assert subscribed.wait(10)
-    first.disconnect()
-    first.loop_stop()
-    publisher = lab_mqtt.connect(f"labkit-test-pub-{uuid.uuid4().hex[:6]}", stack.mqtt_host, stack.mqtt_port)
-    for i in range(20):
+    away.disconnect()
+    away.loop_stop()
+    publisher = lab_mqtt.connect(f"labkit-test-pub-{uuid.uuid4().hex[:6]}", host, port)
+    for i in range(count):
         publisher.publish(topic, f"queued {i}".encode(), qos=1).wait_for_publish(10)
     publisher.disconnect()
     publisher.loop_stop()
+    while_away()
 
     received, all_in = [], threading.Event()
 
     def on_message(client, userdata, message):
         received.append(message.payload)
-        if len(received) == 20:
+        if len(received) == count:
             all_in.set()
 
-    again = lab_mqtt.connect(client_id, stack.mqtt_host, stack.mqtt_port, clean_session=False, on_message=on_message)
+    back = lab_mqtt.connect(client_id, host, port, clean_session=False, on_message=on_message)
     try:
         all_in.wait(10)
     finally:
-        again.disconnect()
-        again.loop_stop()
+        back.disconnect()
+        back.loop_stop()
+    return received
+
+
+def test_a_persistent_session_gets_what_was_queued_while_it_was_away(stack):
+    """What the bridge relies on: on_message is in place before the broker resends the queue."""
+    received = queued_while_away(stack.mqtt_host, stack.mqtt_port, 20)
     assert received == [f"queued {i}".encode() for i in range(20)]
 
 
@@ -161,41 +172,14 @@ def test_mosquitto_keeps_sessions_and_queues_across_its_own_restart(tmp_path):
             "LABKIT_STATE_DIR": str(tmp_path / "state"),
         }
     )
-    client_id, topic = f"labkit-test-{uuid.uuid4().hex[:6]}", f"labkit-test/{uuid.uuid4().hex[:6]}"
-    stack.up(s, only=["mqtt"])
-    try:
-        subscribed = threading.Event()
-        away = lab_mqtt.connect(
-            client_id,
-            s.mqtt_host,
-            s.mqtt_port,
-            clean_session=False,
-            on_connect=lambda c: c.subscribe(topic, qos=1),
-            on_subscribe=lambda *args: subscribed.set(),
-        )
-        assert subscribed.wait(10)
-        away.disconnect()
-        away.loop_stop()
-        publisher = lab_mqtt.connect(f"labkit-test-pub-{uuid.uuid4().hex[:6]}", s.mqtt_host, s.mqtt_port)
-        for i in range(5):
-            publisher.publish(topic, f"queued {i}".encode(), qos=1).wait_for_publish(10)
-        publisher.disconnect()
-        publisher.loop_stop()
 
+    def restart_the_broker():
         stack.down(s, only=["mqtt"])
         stack.up(s, only=["mqtt"])
 
-        received, all_in = [], threading.Event()
-
-        def on_message(client, userdata, message):
-            received.append(message.payload)
-            if len(received) == 5:
-                all_in.set()
-
-        back = lab_mqtt.connect(client_id, s.mqtt_host, s.mqtt_port, clean_session=False, on_message=on_message)
-        all_in.wait(10)
-        back.disconnect()
-        back.loop_stop()
+    stack.up(s, only=["mqtt"])
+    try:
+        received = queued_while_away(s.mqtt_host, s.mqtt_port, 5, while_away=restart_the_broker)
     finally:
         stack.down(s, only=["mqtt"])
     log = (s.state_dir / "logs" / "mqtt.log").read_text()
