@@ -23,9 +23,10 @@ PARTS: dict[str, tuple[str, ...]] = {
     "source": ("rooms", "simulator", "metadata"),
     # MQTT -> Kafka
     "transport": ("bridge",),
-    # Spark: the session, the streaming job, watching it, the Delta table's past, replays,
-    # the same windows computed in plain Python, the alert job and occupancy sessions beside it
-    "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions"),
+    # Spark: the session, what a restart reads from a checkpoint, the streaming job, watching it,
+    # the Delta table's past, replays, the same windows computed in plain Python, the alert job
+    # and occupancy sessions beside it
+    "processing": ("spark", "checkpoints", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions"),
     # for the notebooks: checks with hints, pictures
     "notebook aids": ("checks", "viz"),
     # downstream of the job: its progress read from the checkpoint, the output topics consumed,

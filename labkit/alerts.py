@@ -43,7 +43,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Sequence
 
-from labkit import pipeline, schema
+from labkit import checkpoints, pipeline, schema
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 from labkit.names import ALERTS_QUERY, ALERTS_TABLE, ALERTS_TOPIC, THRESHOLDS_TABLE
@@ -340,6 +340,7 @@ def start(
     s = s or settings_module.get()
     table_path = table_path or s.table_path(ALERTS_TABLE)
     checkpoint = s.checkpoint_path(query_name)
+    checkpoints.redo_batch_owing_a_watermark(alerts.sparkSession, checkpoint)  # timers, too, wait for it
     if to_kafka:
         topics.ensure_topics([ALERTS_TOPIC], s=s)
     write = pipeline.batch_writer(

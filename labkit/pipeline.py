@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 
-from labkit import schema, topics
+from labkit import checkpoints, schema, topics
 from labkit import settings as settings_module
 from labkit.errors import LabkitError
 from labkit.names import AGGREGATE_QUERY, AGGREGATE_TABLE, DOWNSAMPLED_TOPIC_PATTERN, ROOMS_TABLE
@@ -307,10 +307,14 @@ def start(
 ):
     """Start the dual-sink query; its checkpoint is ``<lake>/_checkpoints/<query_name>``.
 
+    A restart from a checkpoint whose last batch still owes its no-data batch runs that last
+    batch again first (see :mod:`labkit.checkpoints`).
+
     The trigger is how often a micro-batch may start; ``None`` runs them back to back.
     """
     s = s or settings_module.get()
     table_path = table_path or s.table_path(TABLE_NAME)
+    checkpoints.redo_batch_owing_a_watermark(rows.sparkSession, s.checkpoint_path(query_name))
     writer = (
         rows.writeStream.queryName(query_name)
         .outputMode("append")
