@@ -41,6 +41,7 @@ DEFAULT_PORT = 5006
 HISTORY_S = 10 * 60  # windows written in the last ten minutes are plotted
 WINDOWS_PER_ROOM = 240  # at most this many per room in memory (20 minutes of 5 s slides)
 LATEST = 12  # alerts and dead letters listed
+RECENT_ALERT_S = 300  # an alert message without a raised/cleared state colours its room this long
 STALE_AFTER_S = 30  # a room with no new window for this long is "stale"
 REFRESH_MS = 250  # how often each browser tab looks for news
 PROGRESS_EVERY_S = 2.0
@@ -59,14 +60,16 @@ STATE_COLOURS = {"ok": "#c8e6c9", "attention": "#ffe0b2", "alert": "#ffcdd2", "s
 # ---------------------------------------------------------------- what the page shows
 
 
-def room_state(latest: dict[str, Any] | None, received: float | None, alerted: bool, now: float) -> tuple[str, str]:
-    """(state, why) of a room from its newest window: the colour of its row at a glance."""
+def room_state(
+    latest: dict[str, Any] | None, received: float | None, open_alerts: list[str], now: float
+) -> tuple[str, str]:
+    """(state, why) of a room from its newest window and its open alerts: the colour of its row."""
     if latest is None:
         return "waiting", "no window yet"
     if now - (received or now) > STALE_AFTER_S:
         return "stale", f"no new window for {now - received:.0f} s"
-    if alerted:
-        return "alert", "recent alert"
+    if open_alerts:
+        return "alert", "open alert: " + ", ".join(open_alerts)
     reasons = []
     if (latest.get("avg_co2") or 0) > 1000:
         reasons.append("CO2 above 1000 ppm")
@@ -92,6 +95,7 @@ class Building:
         self.lag: int | None = None
         self.kafka_problem: str | None = None
         self.has_alerts_topic = False
+        self.open_episodes: dict[tuple, dict] = {}  # (room, alert kind) -> its newest message, until cleared
         self.version = 0  # bumped on every change: sessions redraw only when it moved
 
     def add_window(self, row: dict[str, Any]) -> None:
@@ -106,6 +110,32 @@ class Building:
                 kept.popitem(last=False)
             self.received[room] = time.time()
             self.version += 1
+
+    def add_alert(self, alert: dict[str, Any]) -> None:
+        """An alert message: listed, and its room shows as alerting while the episode is open.
+
+        The alert job (``labkit.alerts``) sends one message when an episode opens (``state``
+        "raised") and one when it ends ("cleared"). A message without a state, from another
+        producer, keeps its room alerting for RECENT_ALERT_S.
+        """
+        with self.lock:
+            self.alerts.appendleft(alert)
+            episode = (alert.get("room_id"), alert.get("alert") or alert.get("kind"))
+            if alert.get("state") == "cleared":
+                self.open_episodes.pop(episode, None)
+            else:
+                self.open_episodes[episode] = alert
+            self.version += 1
+
+    def open_alerts(self) -> dict[str, list[str]]:
+        """Room -> the kinds of its open alerts (raised and not cleared, or recent without a state)."""
+        now = datetime.now().astimezone()
+        found: dict[str, list[str]] = collections.defaultdict(list)
+        with self.lock:
+            for (room, kind), alert in self.open_episodes.items():
+                if alert.get("state") == "raised" or (now - alert["at"]).total_seconds() < RECENT_ALERT_S:
+                    found[room].append(str(kind or "alert"))
+        return found
 
     def add(self, collection: collections.deque, item: Any) -> None:
         with self.lock:
@@ -124,15 +154,13 @@ class Building:
     def glance(self) -> list[dict[str, Any]]:
         """One row per room: name, newest values, state and why."""
         now = time.time()
-        recent_alert_rooms = {
-            a.get("room_id") for a in self.alerts if (datetime.now().astimezone() - a["at"]).total_seconds() < 300
-        }
+        open_alerts = self.open_alerts()
         out = []
         with self.lock:
             for room in self.room_ids:
                 kept = self.windows[room]
                 latest = kept[max(kept)] if kept else None
-                state, why = room_state(latest, self.received.get(room), room in recent_alert_rooms, now)
+                state, why = room_state(latest, self.received.get(room), open_alerts.get(room, []), now)
                 try:
                     name = rooms.profile(room).room_name
                 except LabkitError:  # a room id outside the building's naming: show it as it is
@@ -186,7 +214,7 @@ class Feed(threading.Thread):
         topic = m.topic()
         try:
             if topic == names.ALERTS_TOPIC:
-                self.building.add(self.building.alerts, downstream.parse_alert(m.key(), m.value(), m.timestamp()[1]))
+                self.building.add_alert(downstream.parse_alert(m.key(), m.value(), m.timestamp()[1]))
             elif topic == names.DLQ_TOPIC:
                 dead = downstream.parse_dead_letter(m.headers(), m.value(), m.timestamp()[1])
                 self.building.add(self.building.dead_letters, dead)
@@ -304,8 +332,10 @@ def alerts_html(building: Building) -> str:
         return '<h3>Alerts</h3><p id="alerts">no alert in the last messages</p>'
     items = []
     for a in list(building.alerts):
-        details = ", ".join(f"{k}={_fmt(v, 2)}" for k, v in a.items() if k not in ("room_id", "at"))
-        items.append(f"<li>{a['at'].strftime('%H:%M:%S')} <b>{_fmt(a.get('room_id'))}</b> {details}</li>")
+        shown = ("room_id", "at", "alert", "state")
+        what = " ".join(html.escape(str(a[k])) for k in ("alert", "state") if a.get(k))
+        details = ", ".join(f"{k}={_fmt(v, 2)}" for k, v in a.items() if k not in shown and v not in (None, ""))
+        items.append(f"<li>{a['at'].strftime('%H:%M:%S')} <b>{_fmt(a.get('room_id'))}</b> {what} {details}</li>")
     return f'<h3>Alerts</h3><ul id="alerts">{"".join(items)}</ul>'
 
 

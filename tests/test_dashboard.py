@@ -136,6 +136,35 @@ def test_waiting_message_before_any_window():
     assert glance_states(dashboard.glance_html(building)) == ["waiting", "waiting"]
 
 
+def test_a_room_alerts_while_its_episode_is_open_and_not_after_it_is_cleared():
+    from datetime import datetime
+
+    from labkit import dashboard
+
+    building = dashboard.Building(["room_1", "room_2"])
+    for room in ("room_1", "room_2"):
+        building.add_window(
+            {"room_id": room, "window_start": datetime(2026, 1, 1), "avg_temperature": 21.0, "avg_co2": 600.0}
+        )
+    assert glance_states(dashboard.glance_html(building)) == ["ok", "ok"]
+
+    def alert(room, state, kind="co2_high"):
+        message = {"room_id": room, "alert": kind, "state": state, "value": 1320.0, "limit": 1000.0}
+        return message | {"at": datetime.now().astimezone()}
+
+    building.add_alert(alert("room_1", "raised"))
+    assert glance_states(dashboard.glance_html(building)) == ["alert", "ok"]
+    assert "open alert: co2_high" in dashboard.glance_html(building)
+    assert "co2_high raised" in dashboard.alerts_html(building)
+    building.add_alert(alert("room_1", "raised", kind="spike"))
+    building.add_alert(alert("room_1", "cleared"))
+    assert glance_states(dashboard.glance_html(building)) == ["alert", "ok"], "the spike is still open"
+    building.add_alert(alert("room_1", "cleared", kind="spike"))
+    assert glance_states(dashboard.glance_html(building)) == ["ok", "ok"], "every episode of room_1 cleared"
+    building.add_alert({"room_id": "room_2", "message": "from another producer", "at": datetime.now().astimezone()})
+    assert glance_states(dashboard.glance_html(building)) == ["ok", "alert"], "a message without a state counts"
+
+
 def glance_states(html: str) -> list[str]:
     import re
 
