@@ -69,7 +69,7 @@ def room_state(
     if now - (received or now) > STALE_AFTER_S:
         return "stale", f"no new window for {now - received:.0f} s"
     if open_alerts:
-        return "alert", "open alert: " + ", ".join(open_alerts)
+        return "alert", ", ".join(open_alerts)
     reasons = []
     if (latest.get("avg_co2") or 0) > 1000:
         reasons.append("CO2 above 1000 ppm")
