@@ -84,6 +84,15 @@ def assert_each_window_once(actual: list[dict], expected: list[dict]) -> None:
                 assert got[key][column] == row[column], (key, column)
 
 
+def final_watermark(records) -> datetime:
+    """Where the watermark ends once the job has read ``records``: the newest event time minus 10 s.
+
+    Computed from the records, not taken from the job's progress: a job that stops short of
+    its last batch reports a lower watermark, and a test using it would expect fewer windows.
+    """
+    return max(schema.parse_timestamp(r["timestamp"]) for _, _, r in records) - timedelta(seconds=10)
+
+
 def last_txn(path: str) -> tuple[str | None, int]:
     """(txnAppId, txnVersion) of the table's newest streaming write, read from the Delta log itself."""
     newest = (None, -1)
@@ -121,9 +130,9 @@ def test_a_restart_after_batches_that_wrote_nothing_writes_each_window_once(spar
         query.stop()
     app_id = last_txn(stack.table_path(QUERY))[0]  # the loop ended right after a batch that wrote nothing
 
-    progress = run_until_caught_up(spark, stack, parts[0].before)  # resumes from the checkpoint
+    run_until_caught_up(spark, stack, parts[0].before)  # resumes from the checkpoint
     records = reference.records_between(parts[0].before, parts[1].after)
-    expected = reference.windows(records, metadata.read_rooms(stack.metadata_db), reference.final_watermark(progress))
+    expected = reference.windows(records, metadata.read_rooms(stack.metadata_db), final_watermark(records))
     assert_each_window_once(delta_windows(spark, stack.table_path(QUERY)), expected)
     assert last_txn(stack.table_path(QUERY))[0] == app_id, "a restart from the checkpoint keeps its app id"
 
@@ -136,9 +145,9 @@ def test_a_deleted_checkpoint_starts_over_and_delta_skips_nothing(spark, stack, 
     before_reset = DeltaTable.forPath(spark, path).history(1).first().version
     shutil.rmtree(stack.checkpoint_path(QUERY))  # what a learner does to "start from scratch"
 
-    progress = run_until_caught_up(spark, stack, parts[1].before)  # a new query: these offsets count
+    run_until_caught_up(spark, stack, parts[1].before)  # a new query: these offsets count
     records = reference.records_between(parts[1].before, parts[1].after)
-    expected = reference.windows(records, metadata.read_rooms(stack.metadata_db), reference.final_watermark(progress))
+    expected = reference.windows(records, metadata.read_rooms(stack.metadata_db), final_watermark(records))
     assert expected, "the second part has final windows"
     assert_each_window_once(delta_windows(spark, path, versions_after=before_reset), expected)
     assert last_txn(path)[0] != old_app_id, "a new checkpoint writes under a new app id"
@@ -155,8 +164,7 @@ def test_a_restart_right_after_the_last_data_batch_still_writes_the_final_window
     lesson 07's job killed in the instant after its last data batch committed, the restarted
     ``--until-caught-up`` job reported "caught up" and the last two windows of every room never
     reached Delta. Here the first run gets there for sure: no-data batches off, so it never runs
-    the batch the watermark owes; the restart must still write every window, up to the newest
-    reading's event time minus the watermark delay (computed from the records, not the job).
+    the batch the watermark owes; the restart must still write every window.
     """
     shutil.rmtree(stack.checkpoint_path(OWED), ignore_errors=True)
     shutil.rmtree(stack.table_path(OWED), ignore_errors=True)
@@ -182,8 +190,7 @@ def test_a_restart_right_after_the_last_data_batch_still_writes_the_final_window
         query.stop()
 
     records = reference.records_between(parts[0].before, targets)
-    newest = max(schema.parse_timestamp(r["timestamp"]) for _, _, r in records)
-    expected = reference.windows(records, metadata.read_rooms(stack.metadata_db), newest - timedelta(seconds=10))
+    expected = reference.windows(records, metadata.read_rooms(stack.metadata_db), final_watermark(records))
     assert_each_window_once(delta_windows(spark, stack.table_path(OWED)), expected)
 
 

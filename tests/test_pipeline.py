@@ -23,7 +23,7 @@ import math
 import os
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -81,6 +81,8 @@ def test_every_final_window_equals_the_batch_computation(spark, published, live,
     records = raw_records(published)
     kinds = collections.Counter(m.kind for m in published["messages"])
     assert kinds["late"] > 0 and kinds["out_of_order"] > 0 and kinds["duplicate"] > 0, kinds
+    newest = max(schema.parse_timestamp(r["timestamp"]) for _, _, r in records)
+    assert live["watermark"] == newest - timedelta(seconds=10), "the job stopped before its last watermark"
     expected = expected_windows(records, metadata.read_rooms(stack.metadata_db), live["watermark"])
     actual = delta_rows(spark, live["path"])
     assert len(expected) > 8 * 20, "two minutes of 8 rooms make well over 20 final windows each"
