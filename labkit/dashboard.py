@@ -269,6 +269,11 @@ class Feed(threading.Thread):
 # ---------------------------------------------------------------- the Bokeh document
 
 
+def _clock(timestamp: Any) -> Any:
+    """``2026-11-30T00:06:18.000Z`` -> ``00:06:18``: the time of day is what a reader compares."""
+    return timestamp[11:19] if isinstance(timestamp, str) and len(timestamp) >= 19 else timestamp
+
+
 def _fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -334,7 +339,11 @@ def alerts_html(building: Building) -> str:
     for a in list(building.alerts):
         shown = ("room_id", "at", "alert", "state")
         what = " ".join(html.escape(str(a[k])) for k in ("alert", "state") if a.get(k))
-        details = ", ".join(f"{k}={_fmt(v, 2)}" for k, v in a.items() if k not in shown and v not in (None, ""))
+        details = ", ".join(
+            f"{k}={_fmt(_clock(v) if k == 'event_time' else v, 2)}"
+            for k, v in a.items()
+            if k not in shown and v not in (None, "")
+        )
         items.append(f"<li>{a['at'].strftime('%H:%M:%S')} <b>{_fmt(a.get('room_id'))}</b> {what} {details}</li>")
     return f'<h3>Alerts</h3><ul id="alerts">{"".join(items)}</ul>'
 
@@ -392,7 +401,8 @@ def make_document(building: Building):
         plots[0].legend.label_text_font_size = "8pt"
         title = Div(text="<h2>Smart building: live</h2>")
         status, glance, pipeline = Div(text=status_html(building)), Div(text=glance_html(building)), Div(text="")
-        alerts, dead = Div(text=alerts_html(building)), Div(text=dead_letters_html(building))
+        # Side by side, each in half the page: long alert details and payloads wrap instead of scrolling.
+        alerts, dead = Div(text=alerts_html(building), width=660), Div(text=dead_letters_html(building), width=660)
         seen = {"version": -1, "sizes": {}}
 
         def refresh() -> None:
