@@ -46,7 +46,9 @@ NUDGES = {
     "04-1": "Delta can skip a write it has already seen if the write says who wrote it and which batch it "
     "was. Kafka's sink has no such option: there the batch is simply sent again.",
     "04-2": "A foreachBatch query: the function goes in .foreachBatch(...), the checkpoint in an option.",
-    "04-3": "A batch read of Kafka between two sets of offsets, then from_json on the value. Repeated windows "
+    "04-3": "Which of the two sinks can recognise a batch it has already written? Look at what the writer passes "
+    "to each.",
+    "04-4": "A batch read of Kafka between two sets of offsets, then from_json on the value. Repeated windows "
     "carry the same Kafka key.",
     "05-1": "Open the JSON file of version 0 in _delta_log/: one of its lines is a `txn` action. Which of its "
     "fields is the micro-batch id? Then read the table *as of* that version.",

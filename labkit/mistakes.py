@@ -256,48 +256,93 @@ def check_dead_letter_predictions(predicted, outcome: dict, explanations: dict) 
 
 
 def batch_cost(measured: pd.DataFrame) -> tuple[float, float]:
-    """``(fixed_ms, per_record_ms)`` from two runs' micro-batches (a ``watch.progress_table`` each,
-    concatenated, with a ``cap`` column): the line through the median duration of each run's full
-    batches (those that read exactly ``cap`` records)."""
+    """``(fixed_ms, per_record_ms)`` of a micro-batch, from two runs with different caps.
+
+    ``measured``: the runs' ``watch.progress_table`` rows with a ``cap`` column. The line through
+    the median duration of each run's *full* batches (those that read exactly ``cap`` records);
+    a negative slope (the records' own cost lost in the noise) counts as 0.
+    """
     full = measured[measured["rows in"] == measured["cap"]]
     medians = full.groupby("cap")["batch ms"].median()
     if len(medians) < 2:
         raise ValueError(f"need full batches of two caps, have {list(medians.index)}")
     (small, small_ms), (large, large_ms) = list(medians.items())[0], list(medians.items())[-1]
-    per_record = (large_ms - small_ms) / (large - small)
+    per_record = max((large_ms - small_ms) / (large - small), 0.0)
     return small_ms - small * per_record, per_record
 
 
-def largest_cap(fixed_ms: float, per_record_ms: float, target_ms: float, step: int = 10):
-    """The largest multiple of ``step`` whose predicted batch duration is within ``target_ms``.
-
-    None when even the fixed cost exceeds the target; when bigger batches were not measurably slower
-    (``per_record_ms <= 0``), the measurements cannot tell a limit, and the answer is None as well.
-    """
-    if fixed_ms >= target_ms or per_record_ms <= 0:
-        return None
-    return int((target_ms - fixed_ms) / per_record_ms // step * step) or None
+def catch_up_ms(cap: int, backlog: int, fixed_ms: float, per_record_ms: float) -> float:
+    """How long a backlog takes with this cap: that many batches, each its fixed cost plus its records'."""
+    return math.ceil(backlog / cap) * (fixed_ms + per_record_ms * min(cap, backlog))
 
 
-def check_cap_choice(cap, measured: pd.DataFrame, target_ms: float, lesson_caps=(50, 200)) -> None:
-    """Exercise 08: maxOffsetsPerTrigger chosen for a batch-duration target from measured batches."""
+def smallest_cap(backlog: int, target_ms: float, fixed_ms: float, per_record_ms: float, step: int = 10):
+    """The smallest multiple of ``step`` that catches up ``backlog`` within ``target_ms`` (None: none does)."""
+    for cap in range(step, backlog + step, step):
+        if catch_up_ms(cap, backlog, fixed_ms, per_record_ms) <= target_ms:
+            return cap
+    return None
+
+
+def check_cap_choice(cap, measured: pd.DataFrame, backlog: int, target_ms: float, lesson_caps=(50, 200)) -> None:
+    """Exercise 08: the smallest maxOffsetsPerTrigger that catches up a backlog in time, from measurements."""
     fixed_ms, per_record_ms = batch_cost(measured)
-    wanted = largest_cap(fixed_ms, per_record_ms, target_ms)
+    wanted = smallest_cap(backlog, target_ms, fixed_ms, per_record_ms)
     model = f"your runs say: a batch costs {fixed_ms:.0f} ms + {per_record_ms:.2f} ms per record"
     if cap == wanted:
-        checks.passed(f"cap {cap}: {model}, so {cap} records take about {fixed_ms + per_record_ms * (cap or 0):.0f} ms")
+        took = catch_up_ms(cap, backlog, fixed_ms, per_record_ms) if cap else float("nan")
+        checks.passed(f"cap {cap}: {model}; {backlog:,} records in about {took / 1000:.0f} s")
         return
     if wanted is None:
         checks.fail(
-            f"cap {cap!r}, but {model}: no cap keeps a batch within {target_ms:.0f} ms",
-            "when the fixed cost alone exceeds the target (or bigger batches were not slower), the answer is None",
+            f"cap {cap!r}, but {model}: even one batch of the whole backlog takes longer than {target_ms:.0f} ms",
+            "when no cap catches up in time, the answer is None",
         )
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
+        checks.fail(f"cap {cap!r}: {model}", "cap must be a whole number of records (a multiple of 10)")
+    took = catch_up_ms(cap, backlog, fixed_ms, per_record_ms)
     if cap in lesson_caps:
         hint = f"{cap} is one of lesson 08's caps, not a cap computed from your measurements"
-    elif not isinstance(cap, int) or isinstance(cap, bool):
-        hint = "cap must be a whole number of records (a multiple of 10)"
-    elif fixed_ms + per_record_ms * cap > target_ms:
-        hint = f"{cap} records take about {fixed_ms + per_record_ms * cap:.0f} ms: over the target"
+    elif took > target_ms:
+        hint = (
+            f"{math.ceil(backlog / cap)} batches of {cap} take about {took / 1000:.0f} s: over the target. "
+            "Each batch pays the fixed cost"
+        )
     else:
-        hint = f"{cap} records meet the target, but so do more: a larger cap catches up a backlog in fewer batches"
+        hint = (
+            f"{cap} catches up in time, but so does a smaller cap: smaller batches write each result sooner "
+            "and hold less in memory"
+        )
     checks.fail(f"cap {cap!r}: {model}", hint)
+
+
+def check_replay_prediction(
+    predicted_rows, predicted_messages, before: tuple[int, int], after: tuple[int, int], replayed: int
+):
+    """Exercise 04: the learner's prediction of Delta's rows and Kafka's messages after a replayed batch.
+
+    ``before`` and ``after``: (Delta rows, messages on the topics) before and after the batch of
+    ``replayed`` rows was written again.
+    """
+    for name, value in (("predicted_rows", predicted_rows), ("predicted_messages", predicted_messages)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            checks.fail(
+                f"{name} must be a whole number, got {value!r}", "predict both counts before running the replay"
+            )
+    (rows_before, messages_before), (rows, messages) = before, after
+    if predicted_rows != rows:
+        hint = (
+            "Delta skipped the batch: the write names its writer and batch id, and the table's log already has them"
+            if predicted_rows == rows_before + replayed
+            else f"the table had {rows_before} rows and the batch {replayed}: which of the two sinks can tell a repeat?"
+        )
+        checks.fail(f"Delta holds {rows} rows after the replay, you predicted {predicted_rows}", hint)
+    if predicted_messages != messages:
+        hint = (
+            "Kafka's sink keeps no record of what it sent: a replayed batch is sent again (at least once), and a "
+            "consumer drops the repeats by key"
+            if predicted_messages == messages_before
+            else f"the topics held {messages_before} messages and the batch has {replayed} rows"
+        )
+        checks.fail(f"the topics hold {messages} messages after the replay, you predicted {predicted_messages}", hint)
+    checks.passed(f"predicted: Delta {rows} rows (the batch skipped), the topics {messages} messages (sent again)")

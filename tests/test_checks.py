@@ -15,6 +15,7 @@ from labkit.mistakes import (
     check_difference,
     check_first_version,
     check_keeps_windows_without_rooms,
+    check_replay_prediction,
     check_restore,
     check_watermark_choice,
     reads_earlier_runs,
@@ -319,21 +320,42 @@ def _batches(cap, durations_ms, rows=None):
 
 
 def test_a_cap_is_computed_from_the_measurements_not_taken_from_the_lesson():
-    """Exercise 08: 300 ms + 2 ms per record (the partial and empty batches ignored); target 1500 ms -> 600."""
+    """Exercise 08: 300 ms + 2 ms per record; 9,600 records within 60 s.
+
+    By hand: 80 records -> 120 batches of 460 ms = 55.2 s (in time); 70 -> 138 batches of 440 ms
+    = 60.7 s (too late). The partial and empty batches are left out of the estimate.
+    """
     measured = pd.concat(
         [_batches(40, [380, 370, 390, 90], rows=[40, 40, 40, 7]), _batches(240, [780, 790, 770, 60], [240] * 3 + [0])]
     )
     assert mistakes_module.batch_cost(measured) == pytest.approx((300.0, 2.0))
-    check_cap_choice(600, measured, 1500)
-    with pytest.raises(AssertionError, match="200 is one of lesson 08's caps"):
-        check_cap_choice(200, measured, 1500)
-    with pytest.raises(AssertionError, match="610 records take about 1520 ms: over the target"):
-        check_cap_choice(610, measured, 1500)
-    with pytest.raises(AssertionError, match="so do more"):
-        check_cap_choice(300, measured, 1500)
+    check_cap_choice(80, measured, 9600, 60_000)
+    with pytest.raises(AssertionError, match="50 is one of lesson 08's caps"):
+        check_cap_choice(50, measured, 9600, 60_000)
+    with pytest.raises(AssertionError, match="138 batches of 70 take about 61 s: over the target"):
+        check_cap_choice(70, measured, 9600, 60_000)
+    with pytest.raises(AssertionError, match="so does a smaller cap"):
+        check_cap_choice(300, measured, 9600, 60_000)
     with pytest.raises(AssertionError, match="a whole number"):
-        check_cap_choice(None, measured, 1500)  # the empty answer
-    # a fixed cost over the target: no cap meets it, and the answer is None
-    with pytest.raises(AssertionError, match="no cap keeps a batch within 250 ms"):
-        check_cap_choice(40, measured, 250)
-    check_cap_choice(None, measured, 250)
+        check_cap_choice(None, measured, 9600, 60_000)  # the empty answer
+    # bigger batches measured faster (noise): the per-record cost counts as 0, the fixed cost is the small cap's
+    noisy = pd.concat([_batches(40, [500, 500]), _batches(240, [450, 450])])
+    assert mistakes_module.batch_cost(noisy) == pytest.approx((500.0, 0.0))
+    # one batch of the whole backlog already takes too long: no cap does it, and the answer is None
+    with pytest.raises(AssertionError, match="even one batch of the whole backlog"):
+        check_cap_choice(9600, measured, 9600, 10_000)
+    check_cap_choice(None, measured, 9600, 10_000)
+
+
+def test_a_replay_prediction_names_which_sink_remembers():
+    """Exercise 04: 100 rows and 100 messages; a batch of 8 replayed -> Delta 100, Kafka 108."""
+    before, after = (100, 100), (100, 108)
+    with pytest.raises(
+        AssertionError, match="Delta holds 100 rows after the replay, you predicted 108\n  hint: Delta skip"
+    ):
+        check_replay_prediction(108, 108, before, after, 8)
+    with pytest.raises(AssertionError, match="you predicted 100\n  hint: Kafka's sink keeps no record"):
+        check_replay_prediction(100, 100, before, after, 8)
+    with pytest.raises(AssertionError, match="predicted_rows must be a whole number, got None"):
+        check_replay_prediction(None, None, before, after, 8)  # the empty answer
+    check_replay_prediction(100, 108, before, after, 8)
