@@ -157,6 +157,12 @@ def check_restore(history_before: pd.DataFrame, history_now: pd.DataFrame) -> No
     """
     wanted = int(history_before["version"].max())
     newest = history_now.sort_values("version").iloc[-1]
+    if newest["operation"] != "RESTORE" and int(newest["version"]) == wanted + 1:
+        checks.fail(
+            f"the table's latest version is still {wanted + 1}, the overwrite: no RESTORE happened",
+            f"restoring the version a table is already at does nothing: was {wanted + 1} the version you restored "
+            "(off by one)? The `history` you captured in the setup, before the overwrite, ends at the version you want",
+        )
     checks.expect(
         newest["operation"] == "RESTORE",
         "the latest version is a RESTORE",
