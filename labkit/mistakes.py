@@ -50,30 +50,37 @@ def window_length(seconds: int):
     return recognise
 
 
-def reads_earlier_runs(start: datetime, count: str = "readings"):
-    """Recognise a stream that read what earlier runs left in Kafka (no starting offsets).
+def reads_other_runs(first: datetime, last: datetime, count: str = "readings"):
+    """Recognise a stream that read what other runs left in Kafka (no starting offsets).
 
-    Its windows begin before this run's first reading, or (a run with the same start time
-    before) hold more readings than this run sent. Neither has to do with the watermark.
+    Its windows lie outside this run's readings (``first`` to ``last``, event time), or, for a
+    run with the same times before, hold more readings than this run sent. Neither has to do
+    with the watermark.
     """
 
     def recognise(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
         if got.empty or "window_start" not in got.columns:
             return None
-        first = _naive(start)
-        before = got[pd.to_datetime(got["window_start"]) < first - pd.Timedelta(minutes=1)]
+        starts = pd.to_datetime(got["window_start"])
+        margin = pd.Timedelta(minutes=1)
+        outside = got[(starts < _naive(first) - margin) | (starts > _naive(last) + margin)]
         too_many = False
         if count in got.columns and count in want.columns:
             both = got.merge(want, on=["room_id", "window_start"], suffixes=("", "_expected"))
             too_many = bool((both[count] > both[f"{count}_expected"]).any())
-        if before.empty and not too_many:
+        if outside.empty and not too_many:
             return None
-        seen = f"{len(before)} windows from before this run's first reading ({first:%H:%M:%S})" if len(before) else ""
-        more = "windows with more readings than this run sent" if too_many else ""
+        seen = []
+        if len(outside):
+            seen.append(
+                f"{len(outside)} windows outside this run's readings ({_naive(first):%H:%M:%S}-{_naive(last):%H:%M:%S})"
+            )
+        if too_many:
+            seen.append("windows with more readings than this run sent")
         return (
-            f"your stream read readings of earlier runs: {' and '.join(x for x in (seen, more) if x)}. "
-            "A Kafka stream reads from where it is told to start; told nothing, it starts at the topics' "
-            "beginning. Tell it where this run's readings begin (its starting offsets)"
+            f"your stream read readings of other runs: {' and '.join(seen)}. A Kafka stream reads from where it "
+            "is told to start; told nothing, it starts at the topics' beginning. Tell it where this run's "
+            "readings begin (its starting offsets)"
         )
 
     return recognise

@@ -18,7 +18,7 @@ from labkit.mistakes import (
     check_replay_prediction,
     check_restore,
     check_watermark_choice,
-    reads_earlier_runs,
+    reads_other_runs,
     window_length,
 )
 
@@ -95,13 +95,15 @@ def _windows(starts, readings, length_s=20, room="room_1"):
 
 
 def test_a_stream_without_starting_offsets_is_told_about_them_not_the_watermark():
-    """Exercise 02, task 3: a stream that read earlier runs' readings (earlier windows, counts too high)."""
-    start = datetime(2026, 1, 30, 14, 0, tzinfo=timezone.utc)
+    """Exercise 02, task 3: a stream that read other runs' readings (windows before or after, counts too high)."""
+    first = datetime(2026, 1, 30, 14, 0, tzinfo=timezone.utc)
+    last = datetime(2026, 1, 30, 14, 1, 59, tzinfo=timezone.utc)
     expected = _windows(["2026-01-30 14:00:00", "2026-01-30 14:00:10"], [40, 40])
-    mistakes = [reads_earlier_runs(start)]
+    mistakes = [reads_other_runs(first, last)]
     earlier_windows = pd.concat([_windows(["2026-01-30 11:00:00"], [40]), expected])
+    later_windows = pd.concat([expected, _windows(["2026-02-05 09:00:00"], [40])])  # another lesson's later readings
     counted_twice = _windows(["2026-01-30 14:00:00", "2026-01-30 14:00:10"], [80, 80])  # a run with the same start
-    for wrong in (earlier_windows, counted_twice):
+    for wrong in (earlier_windows, later_windows, counted_twice):
         with pytest.raises(AssertionError) as failure:
             checks.expect_equal_frames(
                 wrong,
@@ -112,7 +114,7 @@ def test_a_stream_without_starting_offsets_is_told_about_them_not_the_watermark(
                 mistakes=mistakes,
             )
         hint = str(failure.value).split("hint: ", 1)[1]
-        assert "earlier runs" in hint and "starting offsets" in hint and "watermark" not in hint
+        assert "other runs" in hint and "starting offsets" in hint and "watermark" not in hint
     # a different mistake (a window missing) is not blamed on the starting offsets
     with pytest.raises(AssertionError, match="hint: the task's hint$"):
         checks.expect_equal_frames(
