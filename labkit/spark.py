@@ -128,12 +128,28 @@ def get_session(app_name: str = "labkit", s: settings_module.Settings | None = N
         SparkContext(conf=conf, gateway=_launch_gateway(conf))
     session = SparkSession.builder.config(conf=conf).getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    _quiet_query_context_logs()
     if verbose:
         print(
             f"Spark {session.version} on {s.spark_master} ready in {time.monotonic() - started:.1f} s; "
             f"UI: {session.sparkContext.uiWebUrl}"
         )
     return session
+
+
+def _quiet_query_context_logs() -> None:
+    """Silence the JSON log line (~11 KB: Java's stack as a string) pyspark writes for each error.
+
+    pyspark logs every analysis error it raises (an unresolved column, say) at ERROR level, with
+    the JVM's stack trace, before the exception itself is shown. The exception says the same in
+    one line; the log only buries it.
+    """
+    import logging
+
+    from pyspark.logger import PySparkLogger
+
+    for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _launch_gateway(conf):

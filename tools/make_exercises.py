@@ -29,12 +29,12 @@ from pathlib import Path
 
 import nbformat
 
+from labkit.hints import BEGIN_CODE, END_CODE  # the markers, shared with checks.hint's answers
+
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 
-BEGIN_CODE = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<what>.*?))?\s*$")
-END_CODE = re.compile(r"^\s*# END SOLUTION\s*$")
 BEGIN_MD = re.compile(r"^\s*<!-- BEGIN SOLUTION -->\s*$")
 END_MD = re.compile(r"^\s*<!-- END SOLUTION -->\s*$")
 DEFAULT_TODO = "write the code this cell asks for"

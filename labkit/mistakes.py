@@ -1,0 +1,361 @@
+"""The typical wrong answers of the exercises, recognised, so that a check's hint names the mistake.
+
+A check that only says "the windows differ" sends a learner back to the task's text, which they
+have read. Learners who tried the exercises made the same few mistakes (a stream without starting
+offsets, a restore off by one, an inner join, ``subtract``...); each function here recognises one
+of them from the learner's answer and says what it is, without giving the code (that is
+``checks.hint(task, level=2)``'s job).
+
+Two kinds of functions:
+
+* *recognisers* for :func:`labkit.checks.expect_equal_frames` (``mistakes=[...]``): they take the
+  result and the expected rows (pandas) and return a hint, or None when it is not their mistake;
+* *checks* of answers that are not a table (a number chosen, a function written): they raise
+  the same ``AssertionError`` with a hint as :mod:`labkit.checks` does, or print ``OK``.
+
+``tests/test_checks.py`` feeds each of them the wrong answer it is meant to recognise.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pandas as pd
+
+from labkit import checks
+
+
+def _naive(moment) -> pd.Timestamp:
+    """A timestamp as Spark returns it to pandas: naive, in UTC."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert(None) if stamp.tzinfo else stamp
+
+
+# ---------------------------------------------------------------- recognisers of wrong tables
+
+
+def window_length(seconds: int):
+    """Recognise windows of another length than ``seconds`` (a duration typed wrong)."""
+
+    def recognise(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
+        if got.empty or not {"window_start", "window_end"} <= set(got.columns):
+            return None
+        lengths = sorted({(e - s).total_seconds() for s, e in zip(got["window_start"], got["window_end"])})
+        if lengths != [seconds]:
+            shown = ", ".join(f"{length:g} s" for length in lengths[:3])
+            return f"your windows are {shown} long, not {seconds} s: check the window's duration"
+        return None
+
+    return recognise
+
+
+def reads_other_runs(first: datetime, last: datetime, count: str = "readings"):
+    """Recognise a stream that read what other runs left in Kafka (no starting offsets).
+
+    Its windows lie outside this run's readings (``first`` to ``last``, event time), or, for a
+    run with the same times before, hold more readings than this run sent. Neither has to do
+    with the watermark.
+    """
+
+    def recognise(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
+        if got.empty or "window_start" not in got.columns:
+            return None
+        starts = pd.to_datetime(got["window_start"])
+        margin = pd.Timedelta(minutes=1)
+        outside = got[(starts < _naive(first) - margin) | (starts > _naive(last) + margin)]
+        too_many = False
+        if count in got.columns and count in want.columns:
+            both = got.merge(want, on=["room_id", "window_start"], suffixes=("", "_expected"))
+            too_many = bool((both[count] > both[f"{count}_expected"]).any())
+        if outside.empty and not too_many:
+            return None
+        seen = []
+        if len(outside):
+            seen.append(
+                f"{len(outside)} windows outside this run's readings ({_naive(first):%H:%M:%S}-{_naive(last):%H:%M:%S})"
+            )
+        if too_many:
+            seen.append("windows with more readings than this run sent")
+        return (
+            f"your stream read readings of other runs: {' and '.join(seen)}. A Kafka stream reads from where it "
+            "is told to start; told nothing, it starts at the topics' beginning. Tell it where this run's "
+            "readings begin (its starting offsets)"
+        )
+
+    return recognise
+
+
+# ---------------------------------------------------------------- checks of answers that are not tables
+
+
+def smallest_delay(lateness_s: pd.Series, allowed_late_share: float) -> int:
+    """The smallest whole number of seconds that at most ``allowed_late_share`` of readings exceed."""
+    delay = 0
+    while (lateness_s > delay).mean() > allowed_late_share:
+        delay += 1
+    return delay
+
+
+def check_watermark_choice(watermark_s, lateness_s: pd.Series, allowed_late_share: float) -> None:
+    """Exercise 02: a watermark delay chosen from the readings' lateness (seconds behind the newest)."""
+    if watermark_s is None or not isinstance(watermark_s, (int, float)) or isinstance(watermark_s, bool):
+        checks.fail(
+            f"watermark_s must be a number of seconds, got {watermark_s!r}",
+            "read the histogram, then set watermark_s to a whole number of seconds",
+        )
+    best = smallest_delay(lateness_s, allowed_late_share)
+    dropped = float((lateness_s > watermark_s).mean())
+    if dropped > allowed_late_share:
+        checks.fail(
+            f"with a {watermark_s:g} s watermark, {dropped:.1%} of the readings ({int((lateness_s > watermark_s).sum())})"
+            f" arrive later than that and would be dropped; at most {allowed_late_share:.1%} may be",
+            "look at the histogram's tail, not at its bulk: the delay must cover the late readings too",
+        )
+    if math.ceil(watermark_s) > best:
+        checks.fail(
+            f"a {watermark_s:g} s watermark drops {dropped:.1%} of the readings, but a smaller delay does as well",
+            "every second of delay is a second more before each window's result is written: take the smallest "
+            "whole number of seconds that keeps the share",
+        )
+    checks.passed(f"watermark {watermark_s:g} s: {dropped:.1%} of the readings are later than that")
+
+
+def check_first_version(first_batch, first_rows, batch_watermarks: dict, expected_windows) -> None:
+    """Exercise 05, task 1: the micro-batch that wrote version 0, and version 0's rows.
+
+    ``expected_windows(watermark)`` gives the windows final under a watermark (``labkit.reference``).
+    """
+    checks.expect(
+        first_batch in batch_watermarks,
+        f"{first_batch!r} is one of the stream's micro-batch ids",
+        hint="the `txn` action's `version` is a micro-batch id (its `appId` names the query)",
+    )
+    checks.expect(
+        first_batch > 0 and expected_windows(batch_watermarks[first_batch - 1]).empty,
+        f"no window was final before micro-batch {first_batch}",
+        hint="the first micro-batches close no window and write no version: version 0 came later. Read the "
+        "txn action of version 0's own file",
+    )
+    checks.expect_equal_frames(
+        first_rows,
+        expected_windows(batch_watermarks[first_batch]),
+        key=["room_id", "window_start"],
+        what="windows of version 0",
+        hint="read the table as of version 0, not its latest version",
+    )
+
+
+def _restored_version(history_now: pd.DataFrame):
+    newest = history_now.sort_values("version").iloc[-1]
+    if newest["operation"] != "RESTORE":
+        return None
+    parameters = newest["operationParameters"] or {}
+    version = parameters.get("version")
+    return int(version) if version not in (None, "", "null") else None
+
+
+def check_restore(history_before: pd.DataFrame, history_now: pd.DataFrame) -> None:
+    """Exercise 05, task 2: the table restored to the version before the overwrite.
+
+    ``history_before`` was captured before the overwrite (its newest version is the one to go
+    back to); ``history_now`` is the history after the learner's restore, with ``operation``
+    and ``operationParameters``.
+    """
+    wanted = int(history_before["version"].max())
+    newest = history_now.sort_values("version").iloc[-1]
+    if newest["operation"] != "RESTORE" and int(newest["version"]) == wanted + 1:
+        checks.fail(
+            f"the table's latest version is still {wanted + 1}, the overwrite: no RESTORE happened",
+            f"restoring the version a table is already at does nothing: was {wanted + 1} the version you restored "
+            "(off by one)? The `history` you captured in the setup, before the overwrite, ends at the version you want",
+        )
+    checks.expect(
+        newest["operation"] == "RESTORE",
+        "the latest version is a RESTORE",
+        hint=f"the latest operation is a {newest['operation']}: restore the table (a RESTORE makes a new version)",
+    )
+    restored = _restored_version(history_now)
+    if restored is not None and restored != wanted:
+        overwrite = wanted + 1
+        if restored == overwrite:
+            hint = (
+                f"you restored version {restored}, the overwrite itself: a version is the table as that commit "
+                "left it. The `history` you captured in the setup, before the overwrite, ends at the version "
+                "you want"
+            )
+        elif restored < wanted:
+            hint = (
+                f"version {restored} is older than the stream's last version: the windows written after it are "
+                "missing. The `history` captured before the overwrite ends at the version you want"
+            )
+        else:
+            hint = f"version {restored} was written after the overwrite: it still lacks the windows it removed"
+        checks.fail(f"the table was restored to version {restored}", hint)
+    checks.passed(f"restored to version {wanted}, the last one before the overwrite")
+
+
+def check_keeps_windows_without_rooms(join_rooms, windows, rooms_table, missing_room: str) -> None:
+    """Exercise 03: the join keeps a window whose room has no row in the rooms table."""
+    rooms_left = rooms_table.filter(rooms_table["room_id"] != missing_room)
+    got, want = join_rooms(windows, rooms_left).count(), windows.count()
+    lost = windows.filter(windows["room_id"] == missing_room).count()
+    if got < want:
+        checks.fail(
+            f"windows kept when {missing_room} has no row in the rooms table: expected {want}, got {got}",
+            f"the {lost} windows of {missing_room} are lost: an inner join keeps only the rows that find a "
+            "partner on the other side. Which join keeps every window?",
+        )
+    checks.expect_equal(got, want, f"windows kept when {missing_room} has no row in the rooms table")
+
+
+def check_difference(difference, spark) -> None:
+    """Exercise 06: ``difference(left, right)`` counts repeats (a multiset difference)."""
+    left = spark.createDataFrame([("room_1", 1), ("room_1", 1), ("room_2", 2)], "room_id string, n int")
+    right = spark.createDataFrame([("room_1", 1), ("room_2", 2)], "room_id string, n int")
+    got = sorted(map(tuple, difference(left, right).collect()))
+    if got == []:
+        checks.fail(
+            "difference of a small example with a repeated row: expected [('room_1', 1)], got []",
+            "('room_1', 1) is twice on the left and once on the right, and your difference forgets it: it "
+            "removes every copy of a row found on the right (EXCEPT DISTINCT). Two tables that differ only in "
+            "a repeated window would look equal",
+        )
+    checks.expect_equal(got, [("room_1", 1)], "difference of a small example with a repeated row")
+    checks.expect_equal(difference(right, left).count(), 0, "nothing of the right side is missing on the left")
+
+
+def check_dead_letter_predictions(predicted, outcome: dict, explanations: dict) -> None:
+    """Exercise 01: what the learner predicted the bridge does with each payload, against what it did.
+
+    ``outcome``: payload name -> the dead-letter reason, or None when it was forwarded;
+    ``explanations``: payload name -> the bridge's ``error`` header, for the dead-lettered ones.
+    """
+    from labkit import schema
+
+    if not isinstance(predicted, dict) or not predicted:
+        checks.fail(
+            f"predicted must be a dict with one entry per payload, got {predicted!r}",
+            "for each name in payloads: None if the bridge forwards it, else the reason it gives",
+        )
+    missing = [name for name in outcome if name not in predicted]
+    if missing:
+        checks.fail(f"no prediction for {missing}", "predict every payload, the ordinary one too")
+    unknown = sorted({str(r) for r in predicted.values() if r is not None and r not in schema.REASONS})
+    if unknown:
+        checks.fail(f"{unknown} are not reasons the bridge gives", "the reasons are the keys of schema.REASONS")
+    lines = []
+    for name, reason in outcome.items():
+        guess = predicted[name]
+        if guess == reason:
+            continue
+        if reason is None:
+            lines.append(
+                f"{name!r} was forwarded, you predicted {guess}: the bridge rejects what is impossible or "
+                "unreadable, not what is unusual (the stream job must see an alarming room)"
+            )
+        elif guess is None:
+            lines.append(f"{name!r} went to the dead-letter topic as {reason}: {explanations.get(name, '')}")
+        else:
+            lines.append(
+                f"{name!r} went to the dead-letter topic as {reason}, not {guess}: {explanations.get(name, '')}"
+            )
+    if lines:
+        checks.fail(
+            f"{len(lines)} of {len(outcome)} predictions differ from what the bridge did:\n  " + "\n  ".join(lines),
+            "each line says why; schema.REASONS says what each reason means",
+        )
+    checks.passed(f"all {len(outcome)} predictions match what the bridge did")
+
+
+def batch_cost(measured: pd.DataFrame) -> tuple[float, float]:
+    """``(fixed_ms, per_record_ms)`` of a micro-batch, from two runs with different caps.
+
+    ``measured``: the runs' ``watch.progress_table`` rows with a ``cap`` column. The line through
+    the median duration of each run's *full* batches (those that read exactly ``cap`` records);
+    a negative slope (the records' own cost lost in the noise) counts as 0.
+    """
+    full = measured[measured["rows in"] == measured["cap"]]
+    medians = full.groupby("cap")["batch ms"].median()
+    if len(medians) < 2:
+        raise ValueError(f"need full batches of two caps, have {list(medians.index)}")
+    (small, small_ms), (large, large_ms) = list(medians.items())[0], list(medians.items())[-1]
+    per_record = max((large_ms - small_ms) / (large - small), 0.0)
+    return small_ms - small * per_record, per_record
+
+
+def catch_up_ms(cap: int, backlog: int, fixed_ms: float, per_record_ms: float) -> float:
+    """How long a backlog takes with this cap: that many batches, each its fixed cost plus its records'."""
+    return math.ceil(backlog / cap) * (fixed_ms + per_record_ms * min(cap, backlog))
+
+
+def smallest_cap(backlog: int, target_ms: float, fixed_ms: float, per_record_ms: float, step: int = 10):
+    """The smallest multiple of ``step`` that catches up ``backlog`` within ``target_ms`` (None: none does)."""
+    for cap in range(step, backlog + step, step):
+        if catch_up_ms(cap, backlog, fixed_ms, per_record_ms) <= target_ms:
+            return cap
+    return None
+
+
+def check_cap_choice(cap, measured: pd.DataFrame, backlog: int, target_ms: float, lesson_caps=(50, 200)) -> None:
+    """Exercise 08: the smallest maxOffsetsPerTrigger that catches up a backlog in time, from measurements."""
+    fixed_ms, per_record_ms = batch_cost(measured)
+    wanted = smallest_cap(backlog, target_ms, fixed_ms, per_record_ms)
+    model = f"your runs say: a batch costs {fixed_ms:.0f} ms + {per_record_ms:.2f} ms per record"
+    if cap == wanted:
+        took = catch_up_ms(cap, backlog, fixed_ms, per_record_ms) if cap else float("nan")
+        checks.passed(f"cap {cap}: {model}; {backlog:,} records in about {took / 1000:.0f} s")
+        return
+    if wanted is None:
+        checks.fail(
+            f"cap {cap!r}, but {model}: even one batch of the whole backlog takes longer than {target_ms:.0f} ms",
+            "when no cap catches up in time, the answer is None",
+        )
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
+        checks.fail(f"cap {cap!r}: {model}", "cap must be a whole number of records (a multiple of 10)")
+    took = catch_up_ms(cap, backlog, fixed_ms, per_record_ms)
+    if cap in lesson_caps:
+        hint = f"{cap} is one of lesson 08's caps, not a cap computed from your measurements"
+    elif took > target_ms:
+        hint = (
+            f"{math.ceil(backlog / cap)} batches of {cap} take about {took / 1000:.0f} s: over the target. "
+            "Each batch pays the fixed cost"
+        )
+    else:
+        hint = (
+            f"{cap} catches up in time, but so does a smaller cap: smaller batches write each result sooner "
+            "and hold less in memory"
+        )
+    checks.fail(f"cap {cap!r}: {model}", hint)
+
+
+def check_replay_prediction(
+    predicted_rows, predicted_messages, before: tuple[int, int], after: tuple[int, int], replayed: int
+):
+    """Exercise 04: the learner's prediction of Delta's rows and Kafka's messages after a replayed batch.
+
+    ``before`` and ``after``: (Delta rows, messages on the topics) before and after the batch of
+    ``replayed`` rows was written again.
+    """
+    for name, value in (("predicted_rows", predicted_rows), ("predicted_messages", predicted_messages)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            checks.fail(
+                f"{name} must be a whole number, got {value!r}", "predict both counts before running the replay"
+            )
+    (rows_before, messages_before), (rows, messages) = before, after
+    if predicted_rows != rows:
+        hint = (
+            "Delta skipped the batch: the write names its writer and batch id, and the table's log already has them"
+            if predicted_rows == rows_before + replayed
+            else f"the table had {rows_before} rows and the batch {replayed}: which of the two sinks can tell a repeat?"
+        )
+        checks.fail(f"Delta holds {rows} rows after the replay, you predicted {predicted_rows}", hint)
+    if predicted_messages != messages:
+        hint = (
+            "Kafka's sink keeps no record of what it sent: a replayed batch is sent again (at least once), and a "
+            "consumer drops the repeats by key"
+            if predicted_messages == messages_before
+            else f"the topics held {messages_before} messages and the batch has {replayed} rows"
+        )
+        checks.fail(f"the topics hold {messages} messages after the replay, you predicted {predicted_messages}", hint)
+    checks.passed(f"predicted: Delta {rows} rows (the batch skipped), the topics {messages} messages (sent again)")
