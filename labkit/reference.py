@@ -81,6 +81,33 @@ def window_starts(t: datetime, window_s: int, slide_s: int) -> list[datetime]:
     return [datetime.fromtimestamp(s, timezone.utc) for s in starts if s <= seconds < s + window_s]
 
 
+def _window_groups(records, window_s: int, slide_s: int, late_after_s: float) -> dict[tuple[str, datetime], list]:
+    """``{(room_id, window start): [the window's readings]}``: rules 1 to 3, every window, open or final."""
+    groups = collections.defaultdict(list)
+    for record in on_time(records, late_after_s):
+        for start in window_starts(schema.parse_timestamp(record["timestamp"]), window_s, slide_s):
+            groups[(record["room_id"], start)].append(record)
+    return groups
+
+
+def open_windows(
+    records: Iterable[tuple[str, int, dict]],
+    final_watermark: datetime,
+    window_s: int = 10,
+    slide_s: int = 5,
+    late_after_s: float = LATE_AFTER_S,
+) -> dict[tuple[str, datetime], int]:
+    """``{(room_id, window start): readings}`` of the windows still *open* under ``final_watermark``.
+
+    The complement of :func:`windows` (rule 4 the other way round): the windows whose end is after
+    the watermark, which an append-mode query has not written yet and keeps in its state store.
+    Lessons 04 and 07 compare them with the state read back from the checkpoint.
+    """
+    groups = _window_groups(records, window_s, slide_s, late_after_s)
+    edge = final_watermark - timedelta(seconds=window_s)  # a window is open when start + window_s > watermark
+    return {key: len(rs) for key, rs in groups.items() if key[1] > edge}
+
+
 def windows(
     records: Iterable[tuple[str, int, dict]],
     rooms_table: Sequence[dict],
@@ -90,11 +117,7 @@ def windows(
     late_after_s: float = LATE_AFTER_S,
 ) -> list[dict[str, Any]]:
     """The aggregate rows (``schema.AGGREGATE_COLUMNS``) the stream must have written, in plain Python."""
-    groups = collections.defaultdict(list)
-    for record in on_time(records, late_after_s):
-        for start in window_starts(schema.parse_timestamp(record["timestamp"]), window_s, slide_s):
-            groups[(record["room_id"], start)].append(record)
-
+    groups = _window_groups(records, window_s, slide_s, late_after_s)
     meta = {r["room_id"]: r for r in rooms_table}
     result = []
     for (room, start), rs in sorted(groups.items()):

@@ -1,4 +1,4 @@
-"""Pictures for the notebooks: readings over time, and windows on a timeline.
+"""Pictures for the notebooks: readings over time, windows on a timeline, the pipeline, a micro-batch.
 
 Plain matplotlib, one function per picture, each returning its ``Figure`` so a notebook shows
 it (the last expression of a cell) and a learner can restyle it. Inputs are pandas DataFrames:
@@ -134,5 +134,152 @@ def plot_windows(
     ax.set_xlabel("event time (UTC)")
     if events or late_events or watermark is not None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+#: The boxes of the lab's data path, left to right: (key, label, x, y). ``plot_pipeline`` draws them.
+PIPELINE_STAGES = (
+    ("sensors", "sensors\n8 rooms, 2 Hz", 0.0, 1.0),
+    ("mqtt", "MQTT broker\ntelemetry/<room>", 1.0, 1.0),
+    ("bridge", "bridge\nvalidate, route", 2.0, 1.0),
+    ("kafka", "Kafka\ntelemetry.<room>", 3.0, 1.0),
+    ("spark", "Spark Structured\nStreaming", 4.0, 1.0),
+    ("delta", "Delta table\ntelemetry_5s_agg", 5.0, 1.6),
+    ("downsampled", "Kafka\n<room>.downsampled", 5.0, 0.4),
+    ("dlq", "Kafka\ntelemetry.dlq", 2.0, 0.0),
+    ("rooms", "SQLite\nrooms", 4.0, 0.0),
+    ("checkpoint", "checkpoint\noffsets, state, commits", 4.0, 2.0),
+)
+
+#: Arrows between stages: (from, to, what travels).
+PIPELINE_FLOWS = (
+    ("sensors", "mqtt", "QoS 1"),
+    ("mqtt", "bridge", ""),
+    ("bridge", "kafka", "valid"),
+    ("bridge", "dlq", "rejected"),
+    ("kafka", "spark", "offsets"),
+    ("rooms", "spark", "join"),
+    ("spark", "checkpoint", ""),
+    ("spark", "delta", "exactly once"),
+    ("spark", "downsampled", "at least once"),
+)
+
+
+def plot_pipeline(highlight: Sequence[str], note: str | None = None, title: str | None = None):
+    """The lab's data path, sensors to Delta and Kafka, with the parts a lesson is about highlighted.
+
+    Every lesson opens with it, so a learner always sees where the lesson sits in the whole.
+    ``highlight`` holds keys of ``PIPELINE_STAGES`` (``"kafka"``, ``"spark"``...); an arrow is
+    highlighted when both its ends are. ``note`` is written under the picture. An unknown key
+    is a mistake worth a clear error (a typo would otherwise draw nothing highlighted).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    known = {key for key, *_ in PIPELINE_STAGES}
+    unknown = sorted(set(highlight) - known)
+    if unknown:
+        raise ValueError(f"unknown pipeline stage(s) {unknown}; the stages are {sorted(known)}")
+    on, off = "#d95f02", "#bbbbbb"
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    width, height = 0.8, 0.5
+    where = {}
+    for key, label, x, y in PIPELINE_STAGES:
+        lit = key in highlight
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - width / 2, y - height / 2),
+                width,
+                height,
+                boxstyle="round,pad=0.02",
+                facecolor="#fde0c5" if lit else "#f4f4f4",
+                edgecolor=on if lit else off,
+                linewidth=2.5 if lit else 1,
+                gid=f"stage:{key}:{'on' if lit else 'off'}",
+            )
+        )
+        ax.text(x, y, label, ha="center", va="center", fontsize=8, color="black" if lit else "#777777")
+        where[key] = (x, y)
+    for start, end, what in PIPELINE_FLOWS:
+        (x0, y0), (x1, y1) = where[start], where[end]
+        lit = start in highlight and end in highlight
+        dx, dy = x1 - x0, y1 - y0
+        # leave the arrow at the edge of each box: horizontally by half a width, vertically by half a height
+        shrink = min(width / 2 / abs(dx) if dx else 1, height / 2 / abs(dy) if dy else 1)
+        tail = (x0 + dx * shrink, y0 + dy * shrink)
+        head = (x1 - dx * shrink, y1 - dy * shrink)
+        ax.annotate(
+            "",
+            xy=head,
+            xytext=tail,
+            arrowprops={"arrowstyle": "->", "color": on if lit else off, "linewidth": 2 if lit else 1},
+        )
+        if what:
+            ax.text(
+                (tail[0] + head[0]) / 2,
+                (tail[1] + head[1]) / 2 + 0.08,
+                what,
+                ha="center",
+                fontsize=7,
+                color=on if lit else "#999999",
+            )
+    ax.set_xlim(-0.6, 5.6)
+    ax.set_ylim(-0.45, 2.45)
+    ax.axis("off")
+    ax.set_title(title or "where this lesson sits in the pipeline", fontsize=10)
+    if note:
+        fig.text(0.5, 0.02, note, ha="center", fontsize=9, color=on)
+    fig.tight_layout()
+    return fig
+
+
+#: The steps of one micro-batch, in order: (actor, what it does). ``plot_micro_batch`` draws them.
+MICRO_BATCH_STEPS = (
+    ("checkpoint", "1. write offsets/N: the Kafka offsets batch N will read, and its watermark (the WAL)"),
+    ("Kafka", "2. read the records between offsets/N-1 and offsets/N"),
+    ("state store", "3. load the state of batch N-1, add the rows, save the state of batch N"),
+    ("sink", "4. foreachBatch: Delta append with txnAppId + txnVersion N, then the Kafka messages"),
+    ("checkpoint", "5. write commits/N: batch N is done"),
+)
+
+
+def plot_micro_batch(steps: Sequence[tuple[str, str]] = MICRO_BATCH_STEPS, crash_after: int | None = None):
+    """One micro-batch as a sequence diagram: the driver and what it talks to, step by step.
+
+    The order is the point: the plan (``offsets/N``) is on disk before any work, the receipt
+    (``commits/N``) after the sink. ``crash_after`` (a step number) draws a crash there and says
+    what a restart does, which is how lesson 04 explains replays.
+    """
+    import matplotlib.pyplot as plt
+
+    actors = ["driver"] + list(dict.fromkeys(actor for actor, _ in steps))
+    column = {actor: i for i, actor in enumerate(actors)}
+    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.7 * len(steps)))
+    bottom = -len(steps) - 0.5
+    for actor, x in column.items():
+        ax.plot([x, x], [0.3, bottom], color="#bbbbbb", linewidth=1, zorder=0)
+        ax.text(x, 0.5, actor, ha="center", va="bottom", fontsize=10, fontweight="bold")
+    for i, (actor, what) in enumerate(steps, start=1):
+        y = -i
+        ax.annotate(
+            "", xy=(column[actor], y), xytext=(0, y), arrowprops={"arrowstyle": "->", "color": f"C{i - 1}", "lw": 2}
+        )
+        ax.text(0.1, y + 0.12, what, fontsize=8.5, va="bottom", color=f"C{i - 1}")
+        if crash_after == i:
+            ax.axhline(y - 0.5, color="red", linestyle="--", linewidth=1.5)
+            ax.text(
+                len(actors) - 1,
+                y - 0.45,
+                "crash here: on restart, offsets/N without commits/N means run batch N again, same offsets",
+                ha="right",
+                va="bottom",
+                fontsize=8.5,
+                color="red",
+            )
+    ax.set_xlim(-0.3, len(actors) - 0.7)
+    ax.set_ylim(bottom, 1.0)
+    ax.axis("off")
+    ax.set_title("one micro-batch N, in order", fontsize=10)
     fig.tight_layout()
     return fig

@@ -81,3 +81,14 @@ def test_frame_has_the_aggregate_columns_and_naive_utc_times():
     frame = reference.as_frame(reference.windows(records(reading(1, 20.0)), ROOMS_TABLE, FAR))
     assert frame["window_start"].dt.tz is None
     assert frame["window_start"].min() == datetime(2026, 1, 30, 9, 59, 55)
+
+
+def test_open_windows_are_the_ones_a_final_watermark_leaves_out():
+    data = records(reading(1, 20.0), reading(6, 21.0), reading(12, 22.0), reading(13, 22.5))
+    watermark = at(15)  # windows ending at or before 10:00:15 are final
+    final = {(w["room_id"], w["window_start"]) for w in reference.windows(data, ROOMS_TABLE, watermark)}
+    still_open = reference.open_windows(data, watermark)
+    # by hand: [-5, 5) 1 reading, [0, 10) 2, [5, 15) 3 are final; [10, 20) 2 and [15, 25)? none: 13 < 15
+    assert final == {("room_1", at(-5)), ("room_1", at(0)), ("room_1", at(5))}
+    assert still_open == {("room_1", at(10)): 2}
+    assert not set(still_open) & final, "a window is either final or open, never both"
