@@ -27,8 +27,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     # the Delta table's past, replays, the same windows computed in plain Python, the alert job
     # and occupancy sessions beside it
     "processing": ("spark", "checkpoints", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions"),
-    # for the notebooks: checks with hints, pictures
-    "notebook aids": ("checks", "viz"),
+    # for the notebooks and exercises: hints, checks, the typical mistakes they recognise, pictures
+    "notebook aids": ("hints", "checks", "mistakes", "viz"),
     # downstream of the job: its progress read from the checkpoint, the output topics consumed,
     # the live dashboard, and the loader into PostgreSQL for Grafana
     "downstream": ("progress_log", "downstream", "dashboard", "warehouse"),
