@@ -24,8 +24,9 @@ PARTS: dict[str, tuple[str, ...]] = {
     # MQTT -> Kafka
     "transport": ("bridge",),
     # Spark: the session, the streaming job, watching it, the Delta table's past, replays,
-    # the same windows computed in plain Python, the alert job and occupancy sessions beside it
-    "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions"),
+    # the same windows computed in plain Python, the alert job, occupancy sessions and the
+    # 1- and 5-minute rollups beside it
+    "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions", "rollups"),
     # for the notebooks: checks with hints, pictures
     "notebook aids": ("checks", "viz"),
     # downstream of the job: its progress read from the checkpoint, the output topics consumed,
