@@ -24,9 +24,20 @@ PARTS: dict[str, tuple[str, ...]] = {
     # MQTT -> Kafka
     "transport": ("bridge",),
     # Spark: the session, the streaming job, watching it, the Delta table's past, replays,
-    # the same windows computed in plain Python, the alert job, occupancy sessions and the
-    # 1- and 5-minute rollups beside it
-    "processing": ("spark", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions", "rollups"),
+    # the same windows computed in plain Python, the alert job, occupancy sessions, the
+    # 1- and 5-minute rollups and the data-quality watch beside it
+    "processing": (
+        "spark",
+        "pipeline",
+        "watch",
+        "lake",
+        "replay",
+        "reference",
+        "alerts",
+        "sessions",
+        "rollups",
+        "quality",
+    ),
     # for the notebooks: checks with hints, pictures
     "notebook aids": ("checks", "viz"),
     # downstream of the job: its progress read from the checkpoint, the output topics consumed,

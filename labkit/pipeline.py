@@ -2,8 +2,10 @@
 
     raw = read_raw(spark)                        # Kafka topics telemetry.<room>, as bytes
     readings = parse(raw)                        # JSON -> typed columns (labkit.schema)
+    readings = observe_readings(readings)        # per batch: rows, rows with a null, out of range
     readings = with_watermark(readings)          # event time, and how late a reading may be
     readings = deduplicate(readings)             # the same reading twice counts once
+    readings = observe_kept(readings)            # per batch: rows left (labkit.quality reads both)
     windows = aggregate(readings)                # 10 s windows sliding 5 s, per room
     rows = enrich(windows, read_rooms(spark))    # + room_name, floor, room_type from SQLite
     query = start_sinks(rows)                    # Delta table + telemetry.<room>.downsampled
@@ -50,6 +52,10 @@ WATERMARK = "10 seconds"
 #: second keeps nearly all of that (batches take about a second here anyway) without the job
 #: asking Kafka for new offsets every few milliseconds while the building is quiet.
 TRIGGER = "1 second"
+#: The names under which the job's two ``observe`` steps report, per micro-batch, in the progress
+#: report's ``observedMetrics`` (:func:`observe_readings`, :func:`observe_kept`; labkit.quality).
+OBSERVED_READINGS = "readings"
+OBSERVED_KEPT = "kept"
 
 
 # ---------------------------------------------------------------- sources
@@ -141,6 +147,43 @@ def parse(raw):
     return raw.select(parsed.alias("reading")).select("reading.*")
 
 
+def observe_readings(readings):
+    """Count, per micro-batch, the parsed readings, those with a null and those out of range.
+
+    ``observe`` is a Spark action's side channel: the counts are computed while the batch runs
+    (no extra pass over the data) and arrive in the query's progress report, under
+    ``observedMetrics["readings"]``. The bridge lets through only complete readings within the
+    sensors' possible ranges (``schema.RAW_FIELDS``), so both counts should stay 0: anything
+    else means something wrote to the raw topics around the bridge, or the firmware changed.
+    """
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    any_null = reduce(lambda a, b: a | b, [F.col(name).isNull() for name in schema.RAW_FIELD_NAMES])
+    impossible = reduce(
+        lambda a, b: a | b,
+        [~F.col(f.name).between(*f.valid_range) for f in schema.RAW_FIELDS if f.valid_range is not None],
+    )
+    return readings.observe(
+        OBSERVED_READINGS,
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(any_null).alias("null_rows"),
+        F.count_if(impossible).alias("out_of_range_rows"),
+    )
+
+
+def observe_kept(readings):
+    """Count, per micro-batch, the readings left after the watermark and the deduplication.
+
+    The rows :func:`observe_readings` counted, minus these, minus the late rows the watermark
+    dropped (reported by the stateful step itself), are the duplicates dropped.
+    """
+    from pyspark.sql import functions as F
+
+    return readings.observe(OBSERVED_KEPT, F.count(F.lit(1)).alias("rows"))
+
+
 def with_watermark(readings, delay: str = WATERMARK):
     """Declare event time and how late a reading may be: ``delay`` behind the newest seen.
 
@@ -214,9 +257,9 @@ def build(
     watermark: str = WATERMARK,
     **source_options,
 ):
-    """read_raw -> parse -> with_watermark -> deduplicate -> aggregate -> enrich: the job's rows."""
+    """read_raw -> parse -> observe -> with_watermark -> deduplicate -> observe -> aggregate -> enrich."""
     raw = read_raw(spark, room_ids, s=s, **source_options)
-    readings = deduplicate(with_watermark(parse(raw), watermark))
+    readings = observe_kept(deduplicate(with_watermark(observe_readings(parse(raw)), watermark)))
     return enrich(aggregate(readings, window, slide), read_rooms(spark, s))
 
 
@@ -284,17 +327,40 @@ def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootst
                     .save()
                 )
             app_id = app_id or delta_app_id(batch.sparkSession, query_name, checkpoint)
-            (
-                batch.write.format("delta")
-                .mode("append")
-                .option("txnAppId", app_id)
-                .option("txnVersion", batch_id)
-                .save(table_path)
-            )
+            try:
+                (
+                    batch.write.format("delta")
+                    .mode("append")
+                    .option("txnAppId", app_id)
+                    .option("txnVersion", batch_id)
+                    .save(table_path)
+                )
+            except Exception as error:
+                if "CHECK constraint" not in str(error):
+                    raise
+                raise constraint_violated(table_path, batch_id, error) from None
         finally:
             batch.unpersist()
 
     return write
+
+
+def constraint_violated(table_path: str, batch_id: int, error: Exception) -> LabkitError:
+    """Delta refused a row that breaks one of the table's CHECK constraints: say which, and what next.
+
+    Delta's own message (kept below) names the constraint and the row's values. Nothing of the
+    batch was written, and the checkpoint does not record it: the job stops here, and a restart
+    tries the same batch again, so the cause must be fixed first.
+    """
+    # Delta's message, without the Java stack frames under it
+    lines = [line for line in str(error).splitlines() if line.strip() and not line.startswith("\tat ")]
+    delta_says = "\n".join(line.removeprefix(": ") for line in lines if not line.startswith("An error occurred"))
+    return LabkitError(
+        f"batch {batch_id}: a row broke a CHECK constraint of {table_path}, so nothing of the batch was "
+        f"written and the job stopped. Delta says:\n{delta_says}",
+        "find the reading behind that window in its raw topic (labkit.topics.read_all), stop whatever sent it "
+        "around the bridge (or fix the step that computed the row), then restart the job: it retries the batch",
+    )
 
 
 def start(

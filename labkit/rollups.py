@@ -110,6 +110,8 @@ def start(
     return (writer.trigger(processingTime=trigger) if trigger else writer).start()
 
 
-def start_all(spark, s: settings_module.Settings | None = None, trigger: str | None = "5 seconds") -> list:
+def start_all(
+    spark, s: settings_module.Settings | None = None, source_path: str | None = None, trigger: str | None = "5 seconds"
+) -> list:
     """Both rollups, beside the windows job, each with its own table and checkpoint."""
-    return [start(spark, table, s, trigger=trigger) for table in ROLLUPS]
+    return [start(spark, table, s, source_path, trigger=trigger) for table in ROLLUPS]

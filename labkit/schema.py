@@ -157,6 +157,25 @@ def aggregate_spark_schema():
 
 
 # --------------------------------------------------------------------------------------------
+# The alert row (topic telemetry.alerts, Delta table alerts)
+# --------------------------------------------------------------------------------------------
+
+#: One alert: raised or cleared. Written by the alert job (labkit.alerts) and, for data quality,
+#: by the bridge (dead letters) and the windows job's quality watch (labkit.quality).
+ALERT_COLUMNS: tuple[str, ...] = ("room_id", "alert", "state", "event_time", "value", "limit", "detail")
+
+
+def alert_json(alert: dict[str, Any]) -> bytes:
+    """An alert as the JSON of a ``telemetry.alerts`` message (what Spark's ``to_json`` writes).
+
+    ``event_time`` is an aware datetime; values that are None are left out, as Spark does.
+    """
+    fields = {name: alert.get(name) for name in ALERT_COLUMNS}
+    fields["event_time"] = format_timestamp(fields["event_time"])
+    return json.dumps({k: v for k, v in fields.items() if v is not None}).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
 # Timestamps
 # --------------------------------------------------------------------------------------------
 
