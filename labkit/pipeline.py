@@ -134,16 +134,17 @@ def read_rooms(spark, s: settings_module.Settings | None = None, table: str = RO
 # ---------------------------------------------------------------- transformations
 
 
-def parse(raw):
+def parse(raw, schema_version: int = 1):
     """Kafka's value bytes -> the raw reading's typed columns (one schema: labkit.schema).
 
     The bridge let only valid readings into these topics, so every value parses; a row that
-    did not would come out with nulls rather than vanish.
+    did not would come out with nulls rather than vanish. ``schema_version`` 2 reads the newer
+    firmware's fields too (``schema.NEWER_FIELDS``); older readings have nulls there.
     """
     from pyspark.sql import functions as F
 
     options = {"timestampFormat": schema.SPARK_TIMESTAMP_FORMAT}
-    parsed = F.from_json(F.col("value").cast("string"), schema.raw_spark_schema(), options)
+    parsed = F.from_json(F.col("value").cast("string"), schema.raw_spark_schema(schema_version), options)
     return raw.select(parsed.alias("reading")).select("reading.*")
 
 
@@ -228,6 +229,8 @@ def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
             F.avg("energy_kwh").alias("avg_energy"),
             F.avg("air_quality_index").alias("avg_air_quality"),
             F.min("air_quality_index").alias("min_air_quality"),
+            # a newer firmware's field, when the readings were parsed with it (avg of nulls: null)
+            *([F.avg("noise_db").alias("avg_noise_db")] if "noise_db" in readings.columns else []),
         )
         .select(F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), "*")
         .drop("window")
@@ -245,7 +248,8 @@ def enrich(windows, rooms_table):
 
     names = F.broadcast(rooms_table.select("room_id", "room_name", "floor", "room_type"))
     joined = windows.join(names, on="room_id", how="left")
-    return joined.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.aggregate_spark_schema()])
+    version = schema.LATEST_VERSION if "avg_noise_db" in windows.columns else 1
+    return joined.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.aggregate_spark_schema(version)])
 
 
 def build(
@@ -255,11 +259,16 @@ def build(
     window: str = WINDOW,
     slide: str = SLIDE,
     watermark: str = WATERMARK,
+    schema_version: int = 1,
     **source_options,
 ):
-    """read_raw -> parse -> observe -> with_watermark -> deduplicate -> observe -> aggregate -> enrich."""
+    """read_raw -> parse -> observe -> with_watermark -> deduplicate -> observe -> aggregate -> enrich.
+
+    ``schema_version`` 2 carries the newer firmware's ``noise_db`` through to ``avg_noise_db``.
+    """
     raw = read_raw(spark, room_ids, s=s, **source_options)
-    readings = observe_kept(deduplicate(with_watermark(observe_readings(parse(raw)), watermark)))
+    readings = parse(raw, schema_version)
+    readings = observe_kept(deduplicate(with_watermark(observe_readings(readings), watermark)))
     return enrich(aggregate(readings, window, slide), read_rooms(spark, s))
 
 
@@ -269,7 +278,8 @@ def build(
 def to_kafka_messages(rows):
     """Aggregate rows -> (topic, key, value) columns for Kafka's sink.
 
-    The topic is computed per row from the room id, with the pattern of labkit.names.
+    The topic is computed per row from the room id, with the pattern of labkit.names. The value
+    holds every column of the row: the aggregate row's, and a newer firmware's if present.
     """
     from pyspark.sql import functions as F
 
@@ -279,7 +289,7 @@ def to_kafka_messages(rows):
     return rows.select(
         F.concat(F.lit(prefix), "room_id", F.lit(suffix)).alias("topic"),
         F.concat_ws("|", "room_id", window_start).alias("key"),
-        F.to_json(F.struct(*schema.AGGREGATE_COLUMNS), options).alias("value"),
+        F.to_json(F.struct(*rows.columns), options).alias("value"),
     )
 
 
@@ -297,11 +307,20 @@ def delta_app_id(spark, query_name: str, checkpoint: str) -> str:
     return f"{query_name}-{query_id}"
 
 
-def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootstrap: str | None, kafka_messages=None):
+def batch_writer(
+    table_path: str,
+    query_name: str,
+    checkpoint: str,
+    kafka_bootstrap: str | None,
+    kafka_messages=None,
+    merge_schema: bool = False,
+):
     """The ``foreachBatch`` function: one micro-batch to Kafka, then to Delta (idempotent).
 
     ``kafka_messages`` turns the batch into (topic, key, value) columns: by default
     :func:`to_kafka_messages` (the windows); the alert job (``labkit.alerts``) passes its own.
+    ``merge_schema`` lets a batch add columns to the table (schema evolution: a newer firmware's
+    column); without it Delta refuses such a write, which protects the table from a typo.
     """
     kafka_messages = kafka_messages or to_kafka_messages
     app_id = None  # read from the checkpoint at the first write: it exists once the query has started
@@ -333,6 +352,7 @@ def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootst
                     .mode("append")
                     .option("txnAppId", app_id)
                     .option("txnVersion", batch_id)
+                    .option("mergeSchema", str(merge_schema).lower())
                     .save(table_path)
                 )
             except Exception as error:
@@ -373,16 +393,25 @@ def start(
 ):
     """Start the dual-sink query; its checkpoint is ``<lake>/_checkpoints/<query_name>``.
 
-    The trigger is how often a micro-batch may start; ``None`` runs them back to back.
+    The trigger is how often a micro-batch may start; ``None`` runs them back to back. Rows with
+    columns beyond the aggregate row (a newer firmware's: ``build(schema_version=2)``) are
+    written with ``mergeSchema``: the table gains the columns, its older rows read null there.
     """
     s = s or settings_module.get()
     table_path = table_path or s.table_path(TABLE_NAME)
+    evolves = bool(set(rows.columns) - set(schema.AGGREGATE_COLUMNS))
     writer = (
         rows.writeStream.queryName(query_name)
         .outputMode("append")
         .option("checkpointLocation", s.checkpoint_path(query_name))
         .foreachBatch(
-            batch_writer(table_path, query_name, s.checkpoint_path(query_name), s.kafka_bootstrap if to_kafka else None)
+            batch_writer(
+                table_path,
+                query_name,
+                s.checkpoint_path(query_name),
+                s.kafka_bootstrap if to_kafka else None,
+                merge_schema=evolves,
+            )
         )
     )
     writer = writer.trigger(processingTime=trigger) if trigger else writer
