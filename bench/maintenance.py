@@ -25,7 +25,8 @@ Method:
    check of 7 days switched off for this table's session only: never do this beside a reader of
    old versions) deletes the files no version within the retention needs; then time travel to
    version 1 fails. Reported: files and bytes on disk before/after, the error.
-6. **Log retention.** ``delta.logRetentionDuration`` = 1 second, then 10 small appends (Delta
+6. **Log retention.** ``delta.logRetentionDuration`` = 1 second (and the deleted files'
+   retention, which it may not undercut), then 10 small appends (Delta
    cleans the log when it writes a checkpoint, every 10 commits): the JSON commit files before and
    after, and whether version 0 can still be read (its log entry is gone: no).
 
@@ -97,7 +98,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20, help="minutes of sensor time for 8 rooms")
     args = parser.parse_args()
     s = settings.get()
-    lines = []
+    lines = Report()
     stack.up(s)
     try:
         topics.ensure_topics(topics.lab_topics(ROOMS), s=s)
@@ -153,8 +154,10 @@ def main() -> None:
         # 6. log retention
         logs = Path(path) / "_delta_log"
         json_before = len(list(logs.glob("*.json")))
+        # Delta requires the log to outlive the deleted files' retention: both go down to 1 s.
         session.sql(
-            f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval 1 seconds')"
+            f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.deletedFileRetentionDuration' = 'interval 1 seconds', "
+            "'delta.logRetentionDuration' = 'interval 1 seconds')"
         )
         time.sleep(2)
         sample = session.read.format("delta").load(path).limit(8)
@@ -171,6 +174,14 @@ def main() -> None:
         shutil.rmtree(WORK, ignore_errors=True)
     print(f"{args.minutes:g} min of 8 rooms, 80 readings per batch ({sent.produced} readings)")
     print("\n".join(lines))
+
+
+class Report(list):
+    """The figures, each printed as soon as it is known (a failure later keeps the earlier ones)."""
+
+    def append(self, line: str) -> None:
+        print(f"FIGURE {line}", flush=True)
+        super().append(line)
 
 
 def lake_version(session, path: str) -> int:

@@ -22,6 +22,10 @@ tiles' averages is the average of the readings when every tile holds the same nu
 readings (the sensors' 2 Hz: 20 per tile); a tile that lost a reading (late, silent sensor)
 weighs its others a little more. The aggregate row has no count column to weigh them by.
 
+A Delta stream stops when its source table's schema changes (a column added by
+``mergeSchema``: ``DELTA_SCHEMA_CHANGED_WITH_VERSION``); started again, it reads on with the new
+schema. The rollup rows keep the aggregate row's columns either way.
+
 Delta exactly once, like the windows (:func:`labkit.pipeline.batch_writer`). Table maintenance
 (``OPTIMIZE``) is invisible to the rollups: its commits change no data, and a Delta stream skips
 them.
