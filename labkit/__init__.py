@@ -24,9 +24,21 @@ PARTS: dict[str, tuple[str, ...]] = {
     # MQTT -> Kafka
     "transport": ("bridge",),
     # Spark: the session, what a restart reads from a checkpoint, the streaming job, watching it,
-    # the Delta table's past, replays, the same windows computed in plain Python, the alert job
-    # and occupancy sessions beside it
-    "processing": ("spark", "checkpoints", "pipeline", "watch", "lake", "replay", "reference", "alerts", "sessions"),
+    # the Delta table's past, replays, the same windows computed in plain Python, the alert job,
+    # occupancy sessions, the 1- and 5-minute rollups and the data-quality watch beside it
+    "processing": (
+        "spark",
+        "checkpoints",
+        "pipeline",
+        "watch",
+        "lake",
+        "replay",
+        "reference",
+        "alerts",
+        "sessions",
+        "rollups",
+        "quality",
+    ),
     # for the notebooks and exercises: hints, checks, the typical mistakes they recognise, pictures
     "notebook aids": ("hints", "checks", "mistakes", "viz"),
     # downstream of the job: its progress read from the checkpoint, the output topics consumed,

@@ -64,8 +64,8 @@ LIMIT_COLUMNS = ("max_temperature", "max_co2_ppm", "spike_delta_c", "silent_afte
 #: The values compared by the stuck detector: everything a sensor measures.
 MEASURED_FIELDS = tuple(name for name in schema.RAW_FIELD_NAMES if name not in ("room_id", "timestamp"))
 
-#: One alert row (Delta table ``alerts``, a message of ``telemetry.alerts``).
-ALERT_COLUMNS = ("room_id", "alert", "state", "event_time", "value", "limit", "detail")
+#: One alert row (Delta table ``alerts``, a message of ``telemetry.alerts``): labkit.schema owns it.
+ALERT_COLUMNS = schema.ALERT_COLUMNS
 ALERT_SCHEMA_DDL = (
     "room_id STRING, alert STRING, state STRING, event_time TIMESTAMP, value DOUBLE, `limit` DOUBLE, detail STRING"
 )

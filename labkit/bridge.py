@@ -17,6 +17,11 @@ id and ``clean_session=False``) makes the broker keep, and resend after a restar
 not yet acknowledged. The price is the usual one of at-least-once delivery: a message written to
 Kafka just before a crash, but not yet acknowledged, is written again after the restart.
 
+Dead letters are also *counted*, per reason and per minute of arrival (:class:`DeadLetterRate`):
+a reason that reaches ``dead_letter_alert_per_minute`` in a minute raises a data-quality alert on
+``telemetry.alerts`` (key ``bridge``), cleared by the first minute that stays below it. A sensor
+sending one broken payload now and then is noise; fifty a minute is a firmware bug.
+
 Kafka side: an idempotent producer with ``acks=all`` (no duplicates from the producer's own
 retries, no write acknowledged before the broker stored it), one partition per room topic (so
 each room's readings stay in the order the sensor sent them).
@@ -37,6 +42,53 @@ from labkit import settings as settings_module
 from labkit.errors import LabkitError
 
 DEFAULT_CLIENT_ID = "labkit-bridge"
+#: Dead letters of one reason in one minute that raise a data-quality alert.
+DEAD_LETTER_ALERT_PER_MINUTE = 20
+#: The key (``room_id``) of the bridge's data-quality alerts.
+ALERT_KEY = "bridge"
+
+
+class DeadLetterRate:
+    """Dead letters per reason per minute of arrival, and the alerts they raise and clear.
+
+    :meth:`count` is called for every message the bridge handles (``reason`` None for a valid
+    one: the clock moves on even when nothing is rejected) and returns the alerts to send:
+    ``raised`` when a reason reaches ``limit`` in the current minute (once per episode),
+    ``cleared`` when a minute ends below the limit for a reason that was raised.
+    """
+
+    def __init__(self, limit: int = DEAD_LETTER_ALERT_PER_MINUTE):
+        self.limit = limit
+        self.minute: datetime | None = None
+        self.per_reason: collections.Counter[str] = collections.Counter()
+        self.raised: set[str] = set()
+
+    def count(self, reason: str | None, at: datetime) -> list[dict]:
+        alerts = []
+        minute = at.replace(second=0, microsecond=0)
+        if self.minute is not None and minute != self.minute:
+            for quiet in sorted(r for r in self.raised if self.per_reason[r] < self.limit):
+                self.raised.discard(quiet)
+                alerts.append(self._alert(quiet, "cleared", self.minute, self.per_reason[quiet]))
+            self.per_reason.clear()
+        self.minute = minute
+        if reason is not None:
+            self.per_reason[reason] += 1
+            if self.per_reason[reason] >= self.limit and reason not in self.raised:
+                self.raised.add(reason)
+                alerts.append(self._alert(reason, "raised", minute, self.per_reason[reason]))
+        return alerts
+
+    def _alert(self, reason: str, state: str, minute: datetime, count: int) -> dict:
+        return {
+            "room_id": ALERT_KEY,
+            "alert": names.DATA_QUALITY_ALERT,
+            "state": state,
+            "event_time": minute,
+            "value": float(count),
+            "limit": float(self.limit),
+            "detail": f"dead letters {reason}: {count} in the minute from {minute:%H:%M} UTC",
+        }
 
 
 class Bridge:
@@ -47,8 +99,11 @@ class Bridge:
         s: settings_module.Settings | None = None,
         room_count: int = names.DEFAULT_ROOM_COUNT,
         client_id: str = DEFAULT_CLIENT_ID,
+        dead_letter_alert_per_minute: int = DEAD_LETTER_ALERT_PER_MINUTE,
     ):
         self.settings = s or settings_module.get()
+        self.dead_letter_rate = DeadLetterRate(dead_letter_alert_per_minute)
+        self.alerts_sent = 0
         self.known_rooms = set(names.room_ids(room_count))
         self.client_id = client_id
         self.received = 0
@@ -65,7 +120,8 @@ class Bridge:
     # ------------------------------------------------------------ setup
 
     def _connect_kafka(self) -> Producer:
-        topics.ensure_topics(topics.lab_topics(sorted(self.known_rooms)), s=self.settings)
+        # the alert topic too: the bridge sends its data-quality alerts there
+        topics.ensure_topics(topics.lab_topics(sorted(self.known_rooms)) + [names.ALERTS_TOPIC], s=self.settings)
         return Producer(
             topics.client_config(
                 self.settings,
@@ -129,6 +185,14 @@ class Bridge:
             }
             room = topic_room
         self._produce(target, room, payload, headers, message.mid, result.reason)
+        for alert in self.dead_letter_rate.count(result.reason, received_at):
+            self._send_alert(alert)
+
+    def _send_alert(self, alert: dict) -> None:
+        """A data-quality alert to ``telemetry.alerts`` (at least once, like every alert)."""
+        print(f"bridge: data-quality alert {alert['state']}: {alert['detail']}", flush=True)
+        self._producer.produce(names.ALERTS_TOPIC, key=ALERT_KEY, value=schema.alert_json(alert))
+        self.alerts_sent += 1
 
     def _produce(self, topic: str, key: str, payload: bytes, headers, mid: int, reason: str | None) -> None:
         def on_delivery(error, kafka_message) -> None:

@@ -316,7 +316,7 @@ def cmd_bridge(args: argparse.Namespace) -> None:
 def cmd_stream(args: argparse.Namespace) -> None:
     import signal
 
-    from labkit import metadata, pipeline, spark, topics, watch
+    from labkit import metadata, pipeline, quality, rollups, spark, topics, watch
 
     s = settings_module.get()
     if interval_seconds(args.slide) > interval_seconds(args.window):
@@ -340,20 +340,34 @@ def cmd_stream(args: argparse.Namespace) -> None:
         max_offsets_per_trigger=args.max_offsets_per_trigger,
     )
     table = args.table or s.table_path(names.AGGREGATE_TABLE)
+    added = quality.add_constraints(session, table)  # a broken window stops the job, with the reason
+    if added:
+        print(f"CHECK constraints on {table}: {', '.join(added)}")
+    quality.watch_quality(session, args.query_name, s)  # data-quality alerts to telemetry.alerts
     query = pipeline.start(
         rows, s, query_name=args.query_name, table_path=table, trigger=args.trigger or None, to_kafka=not args.no_kafka
     )
     print(f"streaming into {table} (checkpoint {s.checkpoint_path(args.query_name)}); Ctrl-C stops")
-    signal.signal(signal.SIGTERM, lambda *_: watch.stop_between_batches(query))
+    beside = rollups.start_all(session, s, source_path=table) if args.rollups else []
+    for rollup in beside:
+        print(f"rolling {table} up into {s.table_path(rollup.name)} (checkpoint {s.checkpoint_path(rollup.name)})")
+
+    def stop_all(*_) -> None:
+        for running in [query, *beside]:
+            watch.stop_between_batches(running)
+
+    signal.signal(signal.SIGTERM, stop_all)
     try:
         if args.until_caught_up:
             watch.run_until_caught_up(query, room_ids, timeout=args.timeout)
+            for rollup in beside:
+                watch.run_until_idle(rollup, timeout=args.timeout)
         else:
             watch.follow(query)
     except KeyboardInterrupt:
         pass
     finally:
-        watch.stop_between_batches(query)
+        stop_all()
         session.stop()
     if query.exception() is not None:
         raise LabkitError(
@@ -531,6 +545,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query-name", type=query_name, default=names.AGGREGATE_QUERY, help="names the checkpoint")
     p.add_argument("--table", type=table_location, help=f"Delta table path (default: <lake>/{names.AGGREGATE_TABLE})")
     p.add_argument("--no-kafka", action="store_true", help="write Delta only, not the downsampled topics")
+    p.add_argument(
+        "--rollups",
+        action="store_true",
+        help=f"also roll the table up into {names.ROLLUP_1M_TABLE} and {names.ROLLUP_5M_TABLE} (Delta as a source)",
+    )
     p.add_argument("--until-caught-up", action="store_true", help="stop once everything in Kafka is processed")
     p.add_argument("--timeout", type=positive_float, default=900, help="with --until-caught-up: give up after seconds")
     p.set_defaults(func=cmd_stream)

@@ -46,6 +46,9 @@ DOWNSAMPLED_TOPIC_PATTERN = "telemetry.{room_id}.downsampled"
 DLQ_TOPIC = "telemetry.dlq"
 #: Anomaly and data-quality alerts, keyed by room id.
 ALERTS_TOPIC = "telemetry.alerts"
+#: The ``alert`` of a data-quality alert: too many dead letters at the bridge (key ``bridge``),
+#: or too many broken, duplicated or late readings in the windows job (key: its query name).
+DATA_QUALITY_ALERT = "data_quality"
 #: How long Kafka keeps every lab topic: 3 days, long enough to replay a weekend.
 RETENTION_MS = 3 * 24 * 60 * 60 * 1000
 #: Retention deletes whole segments, and only closed ones: with Kafka's default segment.ms of

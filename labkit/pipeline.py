@@ -2,8 +2,10 @@
 
     raw = read_raw(spark)                        # Kafka topics telemetry.<room>, as bytes
     readings = parse(raw)                        # JSON -> typed columns (labkit.schema)
+    readings = observe_readings(readings)        # per batch: rows, rows with a null, out of range
     readings = with_watermark(readings)          # event time, and how late a reading may be
     readings = deduplicate(readings)             # the same reading twice counts once
+    readings = observe_kept(readings)            # per batch: rows left (labkit.quality reads both)
     windows = aggregate(readings)                # 10 s windows sliding 5 s, per room
     rows = enrich(windows, read_rooms(spark))    # + room_name, floor, room_type from SQLite
     query = start_sinks(rows)                    # Delta table + telemetry.<room>.downsampled
@@ -50,6 +52,10 @@ WATERMARK = "10 seconds"
 #: second keeps nearly all of that (batches take about a second here anyway) without the job
 #: asking Kafka for new offsets every few milliseconds while the building is quiet.
 TRIGGER = "1 second"
+#: The names under which the job's two ``observe`` steps report, per micro-batch, in the progress
+#: report's ``observedMetrics`` (:func:`observe_readings`, :func:`observe_kept`; labkit.quality).
+OBSERVED_READINGS = "readings"
+OBSERVED_KEPT = "kept"
 
 
 # ---------------------------------------------------------------- sources
@@ -128,17 +134,55 @@ def read_rooms(spark, s: settings_module.Settings | None = None, table: str = RO
 # ---------------------------------------------------------------- transformations
 
 
-def parse(raw):
+def parse(raw, schema_version: int = 1):
     """Kafka's value bytes -> the raw reading's typed columns (one schema: labkit.schema).
 
     The bridge let only valid readings into these topics, so every value parses; a row that
-    did not would come out with nulls rather than vanish.
+    did not would come out with nulls rather than vanish. ``schema_version`` 2 reads the newer
+    firmware's fields too (``schema.NEWER_FIELDS``); older readings have nulls there.
     """
     from pyspark.sql import functions as F
 
     options = {"timestampFormat": schema.SPARK_TIMESTAMP_FORMAT}
-    parsed = F.from_json(F.col("value").cast("string"), schema.raw_spark_schema(), options)
+    parsed = F.from_json(F.col("value").cast("string"), schema.raw_spark_schema(schema_version), options)
     return raw.select(parsed.alias("reading")).select("reading.*")
+
+
+def observe_readings(readings):
+    """Count, per micro-batch, the parsed readings, those with a null and those out of range.
+
+    ``observe`` is a Spark action's side channel: the counts are computed while the batch runs
+    (no extra pass over the data) and arrive in the query's progress report, under
+    ``observedMetrics["readings"]``. The bridge lets through only complete readings within the
+    sensors' possible ranges (``schema.RAW_FIELDS``), so both counts should stay 0: anything
+    else means something wrote to the raw topics around the bridge, or the firmware changed.
+    """
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    any_null = reduce(lambda a, b: a | b, [F.col(name).isNull() for name in schema.RAW_FIELD_NAMES])
+    impossible = reduce(
+        lambda a, b: a | b,
+        [~F.col(f.name).between(*f.valid_range) for f in schema.RAW_FIELDS if f.valid_range is not None],
+    )
+    return readings.observe(
+        OBSERVED_READINGS,
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(any_null).alias("null_rows"),
+        F.count_if(impossible).alias("out_of_range_rows"),
+    )
+
+
+def observe_kept(readings):
+    """Count, per micro-batch, the readings left after the watermark and the deduplication.
+
+    The rows :func:`observe_readings` counted, minus these, minus the late rows the watermark
+    dropped (reported by the stateful step itself), are the duplicates dropped.
+    """
+    from pyspark.sql import functions as F
+
+    return readings.observe(OBSERVED_KEPT, F.count(F.lit(1)).alias("rows"))
 
 
 def with_watermark(readings, delay: str = WATERMARK):
@@ -185,6 +229,8 @@ def aggregate(readings, window: str = WINDOW, slide: str = SLIDE):
             F.avg("energy_kwh").alias("avg_energy"),
             F.avg("air_quality_index").alias("avg_air_quality"),
             F.min("air_quality_index").alias("min_air_quality"),
+            # a newer firmware's field, when the readings were parsed with it (avg of nulls: null)
+            *([F.avg("noise_db").alias("avg_noise_db")] if "noise_db" in readings.columns else []),
         )
         .select(F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), "*")
         .drop("window")
@@ -202,7 +248,8 @@ def enrich(windows, rooms_table):
 
     names = F.broadcast(rooms_table.select("room_id", "room_name", "floor", "room_type"))
     joined = windows.join(names, on="room_id", how="left")
-    return joined.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.aggregate_spark_schema()])
+    version = schema.LATEST_VERSION if "avg_noise_db" in windows.columns else 1
+    return joined.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.aggregate_spark_schema(version)])
 
 
 def build(
@@ -212,11 +259,16 @@ def build(
     window: str = WINDOW,
     slide: str = SLIDE,
     watermark: str = WATERMARK,
+    schema_version: int = 1,
     **source_options,
 ):
-    """read_raw -> parse -> with_watermark -> deduplicate -> aggregate -> enrich: the job's rows."""
+    """read_raw -> parse -> observe -> with_watermark -> deduplicate -> observe -> aggregate -> enrich.
+
+    ``schema_version`` 2 carries the newer firmware's ``noise_db`` through to ``avg_noise_db``.
+    """
     raw = read_raw(spark, room_ids, s=s, **source_options)
-    readings = deduplicate(with_watermark(parse(raw), watermark))
+    readings = parse(raw, schema_version)
+    readings = observe_kept(deduplicate(with_watermark(observe_readings(readings), watermark)))
     return enrich(aggregate(readings, window, slide), read_rooms(spark, s))
 
 
@@ -226,7 +278,8 @@ def build(
 def to_kafka_messages(rows):
     """Aggregate rows -> (topic, key, value) columns for Kafka's sink.
 
-    The topic is computed per row from the room id, with the pattern of labkit.names.
+    The topic is computed per row from the room id, with the pattern of labkit.names. The value
+    holds every column of the row: the aggregate row's, and a newer firmware's if present.
     """
     from pyspark.sql import functions as F
 
@@ -236,7 +289,7 @@ def to_kafka_messages(rows):
     return rows.select(
         F.concat(F.lit(prefix), "room_id", F.lit(suffix)).alias("topic"),
         F.concat_ws("|", "room_id", window_start).alias("key"),
-        F.to_json(F.struct(*schema.AGGREGATE_COLUMNS), options).alias("value"),
+        F.to_json(F.struct(*rows.columns), options).alias("value"),
     )
 
 
@@ -254,11 +307,20 @@ def delta_app_id(spark, query_name: str, checkpoint: str) -> str:
     return f"{query_name}-{query_id}"
 
 
-def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootstrap: str | None, kafka_messages=None):
+def batch_writer(
+    table_path: str,
+    query_name: str,
+    checkpoint: str,
+    kafka_bootstrap: str | None,
+    kafka_messages=None,
+    merge_schema: bool = False,
+):
     """The ``foreachBatch`` function: one micro-batch to Kafka, then to Delta (idempotent).
 
     ``kafka_messages`` turns the batch into (topic, key, value) columns: by default
     :func:`to_kafka_messages` (the windows); the alert job (``labkit.alerts``) passes its own.
+    ``merge_schema`` lets a batch add columns to the table (schema evolution: a newer firmware's
+    column); without it Delta refuses such a write, which protects the table from a typo.
     """
     kafka_messages = kafka_messages or to_kafka_messages
     app_id = None  # read from the checkpoint at the first write: it exists once the query has started
@@ -284,17 +346,41 @@ def batch_writer(table_path: str, query_name: str, checkpoint: str, kafka_bootst
                     .save()
                 )
             app_id = app_id or delta_app_id(batch.sparkSession, query_name, checkpoint)
-            (
-                batch.write.format("delta")
-                .mode("append")
-                .option("txnAppId", app_id)
-                .option("txnVersion", batch_id)
-                .save(table_path)
-            )
+            try:
+                (
+                    batch.write.format("delta")
+                    .mode("append")
+                    .option("txnAppId", app_id)
+                    .option("txnVersion", batch_id)
+                    .option("mergeSchema", str(merge_schema).lower())
+                    .save(table_path)
+                )
+            except Exception as error:
+                if "CHECK constraint" not in str(error):
+                    raise
+                raise constraint_violated(table_path, batch_id, error) from None
         finally:
             batch.unpersist()
 
     return write
+
+
+def constraint_violated(table_path: str, batch_id: int, error: Exception) -> LabkitError:
+    """Delta refused a row that breaks one of the table's CHECK constraints: say which, and what next.
+
+    Delta's own message (kept below) names the constraint and the row's values. Nothing of the
+    batch was written, and the checkpoint does not record it: the job stops here, and a restart
+    tries the same batch again, so the cause must be fixed first.
+    """
+    # Delta's message, without the Java stack frames under it
+    lines = [line for line in str(error).splitlines() if line.strip() and not line.startswith("\tat ")]
+    delta_says = "\n".join(line.removeprefix(": ") for line in lines if not line.startswith("An error occurred"))
+    return LabkitError(
+        f"batch {batch_id}: a row broke a CHECK constraint of {table_path}, so nothing of the batch was "
+        f"written and the job stopped. Delta says:\n{delta_says}",
+        "find the reading behind that window in its raw topic (labkit.topics.read_all), stop whatever sent it "
+        "around the bridge (or fix the step that computed the row), then restart the job: it retries the batch",
+    )
 
 
 def start(
@@ -310,17 +396,26 @@ def start(
     A restart from a checkpoint whose last batch still owes its no-data batch runs that last
     batch again first (see :mod:`labkit.checkpoints`).
 
-    The trigger is how often a micro-batch may start; ``None`` runs them back to back.
+    The trigger is how often a micro-batch may start; ``None`` runs them back to back. Rows with
+    columns beyond the aggregate row (a newer firmware's: ``build(schema_version=2)``) are
+    written with ``mergeSchema``: the table gains the columns, its older rows read null there.
     """
     s = s or settings_module.get()
     table_path = table_path or s.table_path(TABLE_NAME)
     checkpoints.redo_batch_owing_a_watermark(rows.sparkSession, s.checkpoint_path(query_name))
+    evolves = bool(set(rows.columns) - set(schema.AGGREGATE_COLUMNS))
     writer = (
         rows.writeStream.queryName(query_name)
         .outputMode("append")
         .option("checkpointLocation", s.checkpoint_path(query_name))
         .foreachBatch(
-            batch_writer(table_path, query_name, s.checkpoint_path(query_name), s.kafka_bootstrap if to_kafka else None)
+            batch_writer(
+                table_path,
+                query_name,
+                s.checkpoint_path(query_name),
+                s.kafka_bootstrap if to_kafka else None,
+                merge_schema=evolves,
+            )
         )
     )
     writer = writer.trigger(processingTime=trigger) if trigger else writer

@@ -77,6 +77,28 @@ RAW_FIELDS: tuple[Field, ...] = (
 
 RAW_FIELD_NAMES: tuple[str, ...] = tuple(field.name for field in RAW_FIELDS)
 
+#: What each newer sensor firmware adds to the reading, by ``schema_version``. A reading without
+#: that field is version 1: exactly ``RAW_FIELDS``, what every sensor of the building sends today.
+#: Version 2 adds the field ``schema_version`` itself (so a reader knows which shape it holds)
+#: and ``noise_db``. The bridge accepts every version listed here and refuses a higher one
+#: (reason ``unknown_version``): a firmware newer than the bridge must wait for the bridge's
+#: update rather than have its new fields dropped unseen. Fields are only ever added, never
+#: renamed or removed, so a version-1 reader can still read the fields it knows in a version-2
+#: reading, and Spark reads a version-1 reading with the newer schema (nulls in the new fields).
+NEWER_FIELDS: dict[int, tuple[Field, ...]] = {
+    2: (
+        Field("schema_version", int, "integer", "", None, "the reading's schema version; absent means 1"),
+        Field("noise_db", float, "double", "dB(A)", (0.0, 140.0), "sound level"),
+    ),
+}
+LATEST_VERSION = max(NEWER_FIELDS)
+
+
+def fields_of(version: int = 1) -> tuple[Field, ...]:
+    """The fields of a reading of ``version``: ``RAW_FIELDS``, then what each later version added."""
+    return RAW_FIELDS + tuple(f for v in sorted(NEWER_FIELDS) if v <= version for f in NEWER_FIELDS[v])
+
+
 #: Largest payload the bridge accepts. A real reading is about 250 bytes; anything much bigger
 #: is not a reading, and refusing it early protects the parser from a hostile or broken sender.
 MAX_PAYLOAD_BYTES = 4096
@@ -113,6 +135,14 @@ AGGREGATE_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 AGGREGATE_COLUMNS: tuple[str, ...] = tuple(name for name, _ in AGGREGATE_FIELDS)
+#: The columns a window row gains from a newer firmware's fields (``NEWER_FIELDS``), by version.
+NEWER_AGGREGATE_FIELDS: dict[int, tuple[tuple[str, str], ...]] = {2: (("avg_noise_db", "double"),)}
+
+
+def aggregate_fields_of(version: int = 1) -> tuple[tuple[str, str], ...]:
+    """The window row's (column, type) for readings up to ``version``: new columns at the end."""
+    newer = tuple(f for v in sorted(NEWER_AGGREGATE_FIELDS) if v <= version for f in NEWER_AGGREGATE_FIELDS[v])
+    return AGGREGATE_FIELDS + newer
 
 
 def _spark_type(name: str):
@@ -130,8 +160,11 @@ def _spark_type(name: str):
     return spark_types[name]
 
 
-def raw_spark_schema():
+def raw_spark_schema(version: int = 1):
     """The raw message as a pyspark ``StructType``, for ``from_json`` on Kafka values.
+
+    ``version`` 2 or more adds the newer firmware's fields (``NEWER_FIELDS``): a version-1
+    reading parsed with it has nulls there, so one job can read both.
 
     pyspark is imported here rather than at the top of the module so that the simulator and the
     bridge, which never touch Spark, import this module in milliseconds.
@@ -141,10 +174,12 @@ def raw_spark_schema():
     """
     from pyspark.sql import types as T
 
-    return T.StructType([T.StructField(field.name, _spark_type(field.spark_type), True) for field in RAW_FIELDS])
+    return T.StructType(
+        [T.StructField(field.name, _spark_type(field.spark_type), True) for field in fields_of(version)]
+    )
 
 
-def aggregate_spark_schema():
+def aggregate_spark_schema(version: int = 1):
     """The aggregate row as a pyspark ``StructType`` (the Delta table ``telemetry_5s_agg``).
 
     Columns are nullable because that is what Spark's own aggregation produces (an average of no
@@ -153,7 +188,27 @@ def aggregate_spark_schema():
     """
     from pyspark.sql import types as T
 
-    return T.StructType([T.StructField(name, _spark_type(type_name), True) for name, type_name in AGGREGATE_FIELDS])
+    fields = aggregate_fields_of(version)
+    return T.StructType([T.StructField(name, _spark_type(type_name), True) for name, type_name in fields])
+
+
+# --------------------------------------------------------------------------------------------
+# The alert row (topic telemetry.alerts, Delta table alerts)
+# --------------------------------------------------------------------------------------------
+
+#: One alert: raised or cleared. Written by the alert job (labkit.alerts) and, for data quality,
+#: by the bridge (dead letters) and the windows job's quality watch (labkit.quality).
+ALERT_COLUMNS: tuple[str, ...] = ("room_id", "alert", "state", "event_time", "value", "limit", "detail")
+
+
+def alert_json(alert: dict[str, Any]) -> bytes:
+    """An alert as the JSON of a ``telemetry.alerts`` message (what Spark's ``to_json`` writes).
+
+    ``event_time`` is an aware datetime; values that are None are left out, as Spark does.
+    """
+    fields = {name: alert.get(name) for name in ALERT_COLUMNS}
+    fields["event_time"] = format_timestamp(fields["event_time"])
+    return json.dumps({k: v for k, v in fields.items() if v is not None}).encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +258,7 @@ def to_json(record: dict[str, Any]) -> bytes:
     A fixed order and no spaces make the same reading always the same bytes, which is what lets
     a test (or a learner) spot a duplicate by comparing payloads.
     """
-    ordered = {name: record[name] for name in RAW_FIELD_NAMES}
+    ordered = {field.name: record[field.name] for field in fields_of(record.get("schema_version", 1))}
     return json.dumps(ordered, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
@@ -222,6 +277,7 @@ REASONS: dict[str, str] = {
     "not_an_object": "JSON value is not an object",
     "missing_field": "a required field is absent",
     "unexpected_field": "a field that is not in the schema is present",
+    "unknown_version": "schema_version is newer than this bridge knows (a newer firmware): update the bridge",
     "wrong_type": "a field has the wrong JSON type",
     "not_finite": "a number is NaN or infinite",
     "out_of_range": "a value is physically impossible for its sensor",
@@ -318,7 +374,7 @@ def _check_field(field: Field, value: Any) -> ValidationResult | None:
 
 
 def validate_record(data: Any, known_rooms: Collection[str] | None) -> ValidationResult:
-    """Check an already-parsed JSON value against the raw schema.
+    """Check an already-parsed JSON value against the raw schema of its ``schema_version``.
 
     ``known_rooms`` is the set of room ids of the building (``labkit.rooms.room_ids(n)``); the
     rooms module owns that list, so it is passed in rather than imported. ``None`` skips the check.
@@ -328,20 +384,26 @@ def validate_record(data: Any, known_rooms: Collection[str] | None) -> Validatio
     """
     if not isinstance(data, dict):
         return _reject("not_an_object", f"expected a JSON object, got {_type_name(data)}")
-    for field in RAW_FIELDS:
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        return _reject("wrong_type", f"schema_version must be a whole number from 1, got {version!r}")
+    if version > LATEST_VERSION:
+        return _reject("unknown_version", f"schema_version {version}: this bridge knows versions 1 to {LATEST_VERSION}")
+    fields = fields_of(version)
+    for field in fields:
         if field.name not in data:
             return _reject("missing_field", f"field {field.name!r} is missing")
-    extra = sorted(set(data) - set(RAW_FIELD_NAMES))
+    extra = sorted(set(data) - {field.name for field in fields})
     if extra:
-        return _reject("unexpected_field", f"field {extra[0]!r} is not in the schema")
-    for field in RAW_FIELDS:
+        return _reject("unexpected_field", f"field {extra[0]!r} is not in the schema of version {version}")
+    for field in fields:
         problem = _check_field(field, data[field.name])
         if problem is not None:
             return problem
     if known_rooms is not None and data["room_id"] not in known_rooms:
         return _reject("unknown_room", f"room_id {data['room_id']!r} is not a known room")
     record = {
-        field.name: float(data[field.name]) if field.python_type is float else data[field.name] for field in RAW_FIELDS
+        field.name: float(data[field.name]) if field.python_type is float else data[field.name] for field in fields
     }
     return ValidationResult(record=record)
 

@@ -43,7 +43,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 from labkit import mqtt, names, progress
 from labkit.errors import LabkitError
 from labkit.rooms import DEFAULT_SEED, reading
-from labkit.schema import RAW_FIELD_NAMES, format_timestamp, to_json
+from labkit.schema import LATEST_VERSION, RAW_FIELD_NAMES, format_timestamp, to_json
 
 #: Seconds between two readings of one room (the building's sensors: 2 per second per room).
 PUBLISH_INTERVAL = 0.5
@@ -291,6 +291,7 @@ def generate(
     duplicate_fraction: float = 0.0,
     malformed_fraction: float = 0.0,
     anomalies: Sequence[Anomaly] = (),
+    schema_version: int = 1,
 ) -> Iterator[Message]:
     """Yield the messages of ``rooms`` from ``start`` on, in the order a broker would see them.
 
@@ -314,6 +315,9 @@ def generate(
       watermark of a few seconds.
     * ``duplicate_fraction``: the message (on time, late or out of order) is sent a second
       time within a second, byte for byte, as after a QoS-1 redelivery.
+
+    ``schema_version`` 2 simulates a newer firmware (:func:`with_firmware`): its readings carry
+    ``schema_version`` and ``noise_db`` (``labkit.schema.NEWER_FIELDS``).
 
     ``anomalies`` (:class:`Anomaly`, or text ``KIND:ROOM:START_S:DURATION_S``) change the
     readings of a room for a while; :func:`anomaly_labels` gives their labels. A silent room's
@@ -343,6 +347,11 @@ def generate(
             f"late_delay={late_delay}, out_of_order_delay={out_of_order_delay}: too small",
             f"late_delay must be positive and out_of_order_delay larger than interval={interval}",
         )
+    if schema_version not in range(1, LATEST_VERSION + 1):
+        raise LabkitError(
+            f"schema_version={schema_version!r}: the simulator knows versions 1 to {LATEST_VERSION}",
+            "use 1 (today's sensors) or 2 (the newer firmware, with noise_db)",
+        )
     anomalies = [Anomaly.parse(a) if isinstance(a, str) else a for a in anomalies]
     strangers = sorted({a.room_id for a in anomalies} - set(room_list))
     if strangers:
@@ -365,7 +374,20 @@ def generate(
         duplicate_fraction,
         malformed_fraction,
         anomalies,
+        schema_version,
     )
+
+
+def with_firmware(record: dict[str, Any], version: int) -> dict[str, Any]:
+    """A reading as a sensor with firmware ``version`` sends it.
+
+    Version 2 adds its version and the sound level, made from what the room is doing: a quiet
+    room's 30 dB(A), four more per person (up to 20) and five more while someone moves.
+    """
+    if version < 2:
+        return record
+    noise = 30.0 + 4.0 * min(record["occupancy_count"], 20) + (5.0 if record["motion_detected"] else 0.0)
+    return {**record, "schema_version": version, "noise_db": noise}
 
 
 def _messages(
@@ -381,6 +403,7 @@ def _messages(
     duplicate_fraction: float,
     malformed_fraction: float,
     anomalies: Sequence[Anomaly] = (),
+    schema_version: int = 1,
 ) -> Iterator[Message]:
     """The generator behind :func:`generate`, which has checked every argument."""
     last_due = None if steps is None else (steps - 1) * interval
@@ -402,7 +425,7 @@ def _messages(
             yield heapq.heappop(held)[2]
         at = start + timedelta(seconds=due)
         for room_id in room_list:
-            record = reading(room_id, at, seed)
+            record = with_firmware(reading(room_id, at, seed), schema_version)
             fault = _draw_fault(rng, malformed_fraction, late_fraction, out_of_order_fraction)
             if anomalies:
                 record = _apply_anomalies(record, due, anomalies, start, seed)

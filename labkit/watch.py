@@ -6,7 +6,8 @@ benchmarks and the tests all read the same few fields of it, so they read them h
 
 * :func:`describe_progress`: one line for a log or a notebook;
 * :func:`progress_table`: one row per micro-batch that ran, as a pandas DataFrame;
-* :func:`run_until_caught_up`: block until the query has processed what Kafka holds now.
+* :func:`run_until_caught_up`: block until the query has processed what Kafka holds now;
+* :func:`run_until_idle`: the same for any source (a Delta table read as a stream, say).
 """
 
 from __future__ import annotations
@@ -117,6 +118,37 @@ def run_until_caught_up(
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"{query.name} did not catch up in {timeout:.0f} s: {describe_progress(query.lastProgress)}"
+            )
+        ticker.update(describe_progress(query.lastProgress))
+        time.sleep(0.5)
+    ticker.done(describe_progress(query.lastProgress))
+    return query.lastProgress
+
+
+def run_until_idle(query, timeout: float = 600, every: float = 5.0) -> dict:
+    """Block until ``query`` has processed all its source holds now, then run out of work.
+
+    For sources other than Kafka (a Delta table read as a stream: ``labkit.rollups``).
+    ``processAllAvailable`` returns once the input is read; the batch with no new data that
+    follows (where the advanced watermark closes the last windows) may still be to run, so this
+    waits for a report of a batch that read nothing (or of no batch needed: Spark sends one
+    every 10 s while idle). Returns the last progress.
+    """
+    ticker = Ticker(f"{query.name}:", every=every)
+    deadline = time.monotonic() + timeout
+    query.processAllAvailable()
+
+    def idle() -> bool:
+        # a batch that read nothing: the no-data batch, or Spark's report that none was needed
+        progress = query.lastProgress
+        return bool(progress) and progress["numInputRows"] == 0 and not query.status.get("isTriggerActive")
+
+    while not idle():
+        if query.exception() is not None:
+            raise query.exception()
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{query.name} did not finish in {timeout:.0f} s: {describe_progress(query.lastProgress)}"
             )
         ticker.update(describe_progress(query.lastProgress))
         time.sleep(0.5)
