@@ -33,7 +33,7 @@ them.
 
 from __future__ import annotations
 
-from labkit import pipeline, schema
+from labkit import checkpoints, pipeline, schema
 from labkit import settings as settings_module
 from labkit.names import AGGREGATE_TABLE, ROLLUP_1M_TABLE, ROLLUP_5M_TABLE
 
@@ -104,6 +104,7 @@ def start(
     query_name = query_name or table
     table_path = table_path or s.table_path(table)
     checkpoint = s.checkpoint_path(query_name)
+    checkpoints.redo_batch_owing_a_watermark(spark, checkpoint)  # its last windows, too, wait for a no-data batch
     rows = rollup(read_windows(spark, s, source_path), ROLLUPS[table])
     writer = (
         rows.writeStream.queryName(query_name)
