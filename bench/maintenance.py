@@ -68,8 +68,8 @@ START = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
 
 
 def files_on_disk(path: str) -> tuple[int, int]:
-    """Parquet files under the table's folder (every version's), and their bytes."""
-    found = [p for p in Path(path).rglob("*.parquet")]
+    """Data files under the table's folder (every version's; not the log's checkpoints), and their bytes."""
+    found = [p for p in Path(path).rglob("*.parquet") if "_delta_log" not in p.parts]
     return len(found), sum(p.stat().st_size for p in found)
 
 
