@@ -139,6 +139,7 @@ def bad_readings():
     del missing["co2_ppm"]
     cases["missing_field"] = ("telemetry/room_2", schema.json.dumps(missing).encode())
     cases["unexpected_field"] = variant(colour="blue")
+    cases["unknown_version"] = variant(schema_version=schema.LATEST_VERSION + 1, noise_db=40.0)  # a newer firmware
     cases["unknown_room"] = ("telemetry/room_99", schema.json.dumps({**good, "room_id": "room_99"}).encode())
     cases["topic_mismatch"] = ("telemetry/room_3", schema.to_json(good))
     return cases
