@@ -115,15 +115,24 @@ class S3Server:
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
-def free_port(low: int = 40000, high: int = 49999) -> int:
-    """A free TCP port in the 4xxxx range (other lab work uses 1883, 9092, 2xxxx and 3xxxx)."""
+def free_port(low: int = 61000, high: int = 65000) -> int:
+    """A TCP port nothing holds, above Linux's ephemeral range (32768-60999).
+
+    Not in that range: there the kernel picks the local port of every outgoing connection (Kafka
+    and Spark open many), and a broker started a moment later on a port picked there once failed
+    with "Address already in use" (CI, the fault suite). Other lab work uses 1883, 9092, 2xxxx.
+    A port counts as free when it can be bound, not merely when nothing answers on it.
+    """
     import random
     import socket
 
     for port in random.sample(range(low, high), 50):
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     raise RuntimeError(f"no free port between {low} and {high}")
 
 
