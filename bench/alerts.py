@@ -119,7 +119,7 @@ def precision_recall(session, s, minutes: float, per_kind: int):
     try:
         watch.run_until_caught_up(query, ROOMS, timeout=3600, s=s)
     finally:
-        query.stop()
+        watch.stop_between_batches(query)  # not mid-batch: see labkit.watch
     found = alerts.read_alerts(session, s.table_path("bench_alerts_a"))
     return alerts.score(found, simulator.anomaly_labels(anomalies, START)), sent
 
@@ -157,7 +157,7 @@ def _run_for(query, batches: int) -> list[dict]:
             time.sleep(1)
         return list(query.recentProgress)
     finally:
-        query.stop()
+        watch.stop_between_batches(query)  # not mid-batch: see labkit.watch
 
 
 def latency(session, s, seconds: float):
@@ -181,7 +181,7 @@ def latency(session, s, seconds: float):
     finally:
         running.stop()
         thread.join(60)
-        query.stop()
+        watch.stop_between_batches(query)  # not mid-batch: see labkit.watch
     first_seen = {}
     for m in topics.read_all(names.ALERTS_TOPIC, s):
         if m.offset < alerts_before.get(m.partition, 0):
