@@ -12,7 +12,8 @@ no new data (a *no-data batch*) in which the windowed aggregate emits them. It d
 it by asking the previous batch's plan, which only the process that ran that batch has. So if
 the job stops in the instant between committing its last data batch and planning the no-data
 batch, the restarted query has no previous plan and waits for new data; on a replay of a
-bounded set of readings none ever comes, and the last windows of every room stay unwritten. Lesson 07 met this once in CI, when the kill fell in that instant.
+bounded set of readings none ever comes, and the last windows of every room stay unwritten.
+Lesson 07 met this once in CI, when the kill fell in that instant.
 
 :func:`redo_batch_owing_a_watermark` turns that case into the ordinary one: it removes the last
 commit, so the restarted query runs the last batch again (as after any crash in mid-batch),
