@@ -108,21 +108,7 @@ def run_until_caught_up(
     query does not catch up in time, and the query's own error if it failed.
     """
     targets = topics.end_offsets(topics.raw_topics(room_ids), s)
-    ticker = Ticker(f"{query.name}:", every=every)
-    deadline = time.monotonic() + timeout
-    while not caught_up(query, targets):
-        if query.exception() is not None:
-            raise query.exception()
-        if not query.isActive:
-            raise RuntimeError(f"query {query.name} stopped before catching up")
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"{query.name} did not catch up in {timeout:.0f} s: {describe_progress(query.lastProgress)}"
-            )
-        ticker.update(describe_progress(query.lastProgress))
-        time.sleep(0.5)
-    ticker.done(describe_progress(query.lastProgress))
-    return query.lastProgress
+    return _wait_for(query, lambda: caught_up(query, targets), "catch up", timeout, every)
 
 
 def run_until_idle(query, timeout: float = 600, every: float = 5.0) -> dict:
@@ -134,8 +120,6 @@ def run_until_idle(query, timeout: float = 600, every: float = 5.0) -> dict:
     waits for a report of a batch that read nothing (or of no batch needed: Spark sends one
     every 10 s while idle). Returns the last progress.
     """
-    ticker = Ticker(f"{query.name}:", every=every)
-    deadline = time.monotonic() + timeout
     query.processAllAvailable()
 
     def idle() -> bool:
@@ -143,12 +127,25 @@ def run_until_idle(query, timeout: float = 600, every: float = 5.0) -> dict:
         progress = query.lastProgress
         return bool(progress) and progress["numInputRows"] == 0 and not query.status.get("isTriggerActive")
 
-    while not idle():
+    return _wait_for(query, idle, "finish", timeout, every)
+
+
+def _wait_for(query, done, what: str, timeout: float, every: float) -> dict:
+    """Poll ``done()`` with a progress line until it holds; the query's last progress report.
+
+    Raises the query's own error if it failed, RuntimeError if it stopped first, TimeoutError
+    (with the last progress) after ``timeout`` seconds.
+    """
+    ticker = Ticker(f"{query.name}:", every=every)
+    deadline = time.monotonic() + timeout
+    while not done():
         if query.exception() is not None:
             raise query.exception()
+        if not query.isActive:
+            raise RuntimeError(f"query {query.name} stopped before it could {what}")
         if time.monotonic() > deadline:
             raise TimeoutError(
-                f"{query.name} did not finish in {timeout:.0f} s: {describe_progress(query.lastProgress)}"
+                f"{query.name} did not {what} in {timeout:.0f} s: {describe_progress(query.lastProgress)}"
             )
         ticker.update(describe_progress(query.lastProgress))
         time.sleep(0.5)
