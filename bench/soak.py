@@ -8,9 +8,10 @@ Method (own stack on ports 24883/29492 and its own lake, so a running lab is not
 * ``labkit bridge --rooms 800`` moves them into 800 raw topics; ``labkit stream --rooms 800``
   computes the windows into Delta and the downsampled topics, as in the lab;
 * every 10 s the resident memory (RSS) of each process is sampled with psutil (the stream job:
-  its Python process and its JVM together), and the stream job's lag (records in Kafka not yet
-  in its last planned batch, from its checkpoint's ``offsets`` log);
-* at the end, after publishing stops, the job is given time to catch up, then: readings
+  its Python process and its JVM together), and the stream job's lag (records in Kafka beyond
+  its last committed batch, from its checkpoint's ``commits`` and ``offsets`` logs);
+* at the end, after publishing stops, the job is given time to catch up (its last batch
+  committed, and the no-data batch that closes the last windows run), then: readings
   published vs in Kafka (lost), dead letters, windows in Delta vs ``labkit.reference`` over the
   raw records (missing, extra, written twice), each process's memory at the start and end of
   the run (flat or growing), and the lag at the end.
@@ -70,21 +71,38 @@ def tree_rss_mb(process: psutil.Process) -> float:
     return total / 2**20
 
 
+def numbered(folder: Path) -> list[int]:
+    """The batch ids with a file in a checkpoint's ``offsets`` or ``commits`` folder, in order."""
+    return sorted(int(p.name) for p in folder.glob("[0-9]*"))
+
+
 def lag(s, checkpoint: Path, raw: list[str]) -> int:
-    """Records in the raw topics beyond the offsets of the job's last planned batch."""
-    planned = sorted((checkpoint / "offsets").glob("[0-9]*"), key=lambda p: int(p.name))
-    if not planned:
+    """Records in the raw topics beyond the offsets of the job's last *committed* batch.
+
+    Not the last planned one: a batch of a few hundred thousand readings is planned minutes
+    before it is done, and a job stopped in between has not written its windows.
+    """
+    committed = numbered(checkpoint / "commits")
+    if not committed:
         return -1
-    read_up_to = json.loads(planned[-1].read_text().splitlines()[-1])
+    read_up_to = json.loads((checkpoint / "offsets" / str(committed[-1])).read_text().splitlines()[-1])
     ends = topics.end_offsets(raw, s)
     return sum(ends[t]["0"] - read_up_to.get(t, {}).get("0", 0) for t in raw)
+
+
+def settled(checkpoint: Path, seconds: float = 30) -> bool:
+    """Every planned batch committed, and no new one for ``seconds``: the no-data batch that
+    closes the last windows (it follows the last data batch at once) has run too."""
+    before = numbered(checkpoint / "offsets")
+    time.sleep(seconds)
+    return before == numbered(checkpoint / "offsets") and before == numbered(checkpoint / "commits")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--rooms", type=int, default=800)
-    parser.add_argument("--catch-up", type=float, default=300, help="seconds allowed to catch up at the end")
+    parser.add_argument("--catch-up", type=float, default=900, help="seconds allowed to catch up at the end")
     args = parser.parse_args()
     s = settings.get()
     room_ids = names.room_ids(args.rooms)
@@ -130,11 +148,20 @@ def main() -> None:
                 flush=True,
             )
             time.sleep(10)
+        checkpoint = Path(s.checkpoint_path(names.AGGREGATE_QUERY))
         deadline = time.monotonic() + args.catch_up
-        while lag(s, Path(s.checkpoint_path(names.AGGREGATE_QUERY)), raw) > 0 and time.monotonic() < deadline:
+        caught_up_after = None
+        while time.monotonic() < deadline:
+            if lag(s, checkpoint, raw) == 0 and settled(checkpoint):
+                caught_up_after = time.monotonic() - started - args.minutes * 60
+                break
             time.sleep(5)
-        time.sleep(30)  # the last batches: the watermark closes the final windows
-        end_lag = lag(s, Path(s.checkpoint_path(names.AGGREGATE_QUERY)), raw)
+        end_lag = lag(s, checkpoint, raw)
+        # each batch's duration: from its plan (offsets/N written) to its commit (commits/N written)
+        durations = [
+            (checkpoint / "commits" / str(n)).stat().st_mtime - (checkpoint / "offsets" / str(n)).stat().st_mtime
+            for n in numbered(checkpoint / "commits")
+        ]
         for name in ("stream job", "bridge"):
             os.killpg(processes[name].pid, signal.SIGTERM)
             processes[name].wait(120)
@@ -157,7 +184,15 @@ def main() -> None:
             f"windows expected {len(expected):,}, in Delta {len(written):,}, missing {len(expected - set(written)):,}, "
             f"not expected {len(set(written) - expected):,}, written twice {sum(1 for n in written.values() if n > 1):,}"
         )
-        print(f"lag at the end of publishing {lags[-1][1]:,} records, after catching up {end_lag:,}")
+        print(
+            f"lag at the end of publishing {lags[-1][1]:,} records; after "
+            + (
+                f"{caught_up_after:.0f} s more, {end_lag:,}"
+                if caught_up_after
+                else f"{args.catch_up:.0f} s, {end_lag:,}"
+            )
+        )
+        print("micro-batch durations, in order (s): " + ", ".join(f"{d:.0f}" for d in durations))
         for name, values in samples.items():
             print(f"RSS {name:12s} start {values[0]:7.0f} MB, end {values[-1]:7.0f} MB, max {max(values):7.0f} MB")
     finally:
