@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--trigger",
         type=trigger_interval,
         default=pipeline.TRIGGER,
-        help=f'micro-batch interval (default {pipeline.TRIGGER!r}: README, "Benchmarks"); "" = as fast as possible',
+        help='micro-batch interval, e.g. "5 seconds" (default: as fast as possible, the lowest latency: '
+        'README, "Benchmarks")',
     )
     p.add_argument("--max-offsets-per-trigger", type=positive_int, help="cap on records per micro-batch")
     p.add_argument(

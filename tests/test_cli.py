@@ -257,7 +257,7 @@ def test_defaults_are_the_lab_s_values():
     parser = cli.build_parser()
     stream = parser.parse_args(["stream"])
     assert (stream.window, stream.slide, stream.watermark) == ("10 seconds", "5 seconds", "10 seconds")
-    assert (stream.query_name, stream.rooms, stream.trigger) == ("telemetry_5s_agg", 8, "1 second")
+    assert (stream.query_name, stream.rooms, stream.trigger) == ("telemetry_5s_agg", 8, None)
     simulate = parser.parse_args(["simulate"])
     assert (simulate.rooms, simulate.interval) == (8, 0.5)
     assert parser.parse_args(["bridge"]).client_id == "labkit-bridge"
