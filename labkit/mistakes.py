@@ -670,3 +670,25 @@ def check_group_reset(group_offset: int, first_at_cut: int, run_start: int, topi
     else:
         hint = "reset to the Kafka timestamp cut_ms: Kafka finds the first record written at or after it"
     checks.fail(f"the group's committed offset is {group_offset}, expected {first_at_cut}", hint)
+
+
+def counted_twice(column: str = "motion_events"):
+    """Exercise 09, task 3: recognise sums over overlapping windows (each reading counted twice).
+
+    The 10 s windows slide every 5 s, so every reading is in two of them: a minute summed from
+    all of them counts each motion event twice.
+    """
+
+    def recognise(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
+        if got.empty or column not in got.columns:
+            return None
+        both = got.merge(want, on=["room_id", "window_start"], suffixes=("", "_expected"))
+        expected_total = both[f"{column}_expected"].sum()
+        if not expected_total or not 1.6 <= both[column].sum() / expected_total <= 2.4:
+            return None  # the windows at a minute's edges make it a little more or less than twice
+        return (
+            f"{column} about twice the expected: the windows slide by half their length, so every reading is in two "
+            "of them. Sum only the windows that do not overlap (those starting on a multiple of 10 s)"
+        )
+
+    return recognise

@@ -554,3 +554,25 @@ def test_a_group_reset_to_the_lessons_moment_or_to_the_beginning_is_named():
     assert "at or after, not after" in hint_of(551)
     assert "Kafka timestamp cut_ms" in hint_of(600)
     mistakes_module.check_group_reset(550, first_at_cut=550, run_start=500, topic_start=0)
+
+
+def test_minutes_summed_from_overlapping_windows_are_named():
+    """Exercise 09, task 3: the sliding windows summed as they are count every motion event twice."""
+    starts = pd.to_datetime(["2026-02-05 10:00:00", "2026-02-05 10:01:00"])
+    expected = pd.DataFrame({"room_id": "room_1", "window_start": starts, "motion_events": [12, 7]})
+    every_window = expected.assign(motion_events=[24, 13])  # a reading at the run's edge is in one window only
+    with pytest.raises(AssertionError, match="about twice the expected(.|\n)*do not overlap"):
+        checks.expect_equal_frames(
+            every_window,
+            expected,
+            key=["room_id", "window_start"],
+            mistakes=[mistakes_module.counted_twice("motion_events")],
+        )
+    with pytest.raises(AssertionError, match="hint: the task's hint$"):  # one event too many is another mistake
+        checks.expect_equal_frames(
+            expected.assign(motion_events=[13, 7]),
+            expected,
+            key=["room_id", "window_start"],
+            hint="the task's hint",
+            mistakes=[mistakes_module.counted_twice("motion_events")],
+        )
