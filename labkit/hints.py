@@ -61,11 +61,15 @@ NUDGES = {
     "06-2": "SQL has EXCEPT DISTINCT and EXCEPT ALL. Which one still sees a row that is in `left` twice and "
     "in `right` once?",
     "06-3": "labkit.topics can reset a consumer group. To a timestamp, not to the beginning.",
-    "07-1": "Popen with the output going to the log file and a session of its own; wait until enough "
-    "versions exist; then kill the process group, not only the process.",
-    "07-2": "The checkpoint belongs to the query name: the same command finds it again. Add the flag that "
-    "makes the job exit once it has caught up.",
-    "07-3": "Group by the window's identity and count; keep the groups seen more than once.",
+    "06-4": "A window is computed from its own room's readings only, and written once the watermark has passed "
+    "its end. Which of room 2's records is the earliest one measured inside the window? The replay reads on "
+    "from there to the end of the topic; the other topics can start at their end.",
+    "07-1": "The colleague's query has a new name, so a new checkpoint: where does it start reading, and which "
+    "txnAppId do its Delta writes carry? Which windows were in the table before it ran?",
+    "07-2": "In delta_log(), which versions carry the killed job's txnAppId and which another one? In the "
+    "checkpoint, a batch with an offsets file and no commits file was in flight. Is its txnVersion in the log?",
+    "07-3": "Lesson 05 restores a version; lesson 07 restarts the job on its own checkpoint (same query name, "
+    "the same command) until it has caught up. Both, in that order.",
     "08-1": "From the measured numbers: how long does a batch of N records take? The latency target limits "
     "the batch duration plus the wait for the next trigger.",
     "10-1": "from_json with the raw schema; a timestamp that comes out null was written in another format than "

@@ -19,11 +19,18 @@ Two kinds of functions:
 from __future__ import annotations
 
 import math
+import numbers
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from labkit import checks
+
+
+def _whole(value) -> bool:
+    """A whole number (numpy's too), and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _naive(moment) -> pd.Timestamp:
@@ -359,3 +366,329 @@ def check_replay_prediction(
         )
         checks.fail(f"the topics hold {messages} messages after the replay, you predicted {predicted_messages}", hint)
     checks.passed(f"predicted: Delta {rows} rows (the batch skipped), the topics {messages} messages (sent again)")
+
+
+# ---------------------------------------------------------------- exercise 06: a replay start for one window
+
+
+def window_offsets(room_records: pd.DataFrame, window_start, window_end) -> list[int]:
+    """The offsets of the room's readings measured inside ``[window_start, window_end)`` (event time)."""
+    times = pd.to_datetime(room_records["event_time"])
+    inside = (times >= _naive(window_start)) & (times < _naive(window_end))
+    return sorted(int(o) for o in room_records.loc[inside, "offset"])
+
+
+def _offset_of(replay_from: dict, topic: str):
+    parts = replay_from.get(topic)
+    if not isinstance(parts, dict):
+        return None
+    return parts.get("0", parts.get(0))
+
+
+def check_replay_start(
+    replay_from, room_topic: str, room_records: pd.DataFrame, window_start, window_end, before: dict, after: dict
+) -> None:
+    """Exercise 06, task 4: the starting offsets of a replay that recomputes one window, reading the least.
+
+    ``room_records``: the window's room's records of this run (``offset``, ``event_time``);
+    ``before`` and ``after``: where this run's readings begin and end in every raw topic.
+    The least a replay can read: the room's topic from the window's earliest reading on (its
+    later readings then move the watermark past the window's end), and nothing of the others.
+    """
+    if not isinstance(replay_from, dict) or not replay_from:
+        checks.fail(
+            f"replay_from must be a dict like sent.before (topic -> {{partition: offset}}), got {replay_from!r}",
+            "give a starting offset for every raw topic the replay subscribes to",
+        )
+    missing = [t for t in after if _offset_of(replay_from, t) is None]
+    if missing:
+        checks.fail(
+            f"no starting offset for {missing}",
+            "the replay subscribes to every room's topic: each needs a start (a topic's end offset reads nothing of it)",
+        )
+    for topic, partitions in after.items():
+        offset, low, high = _offset_of(replay_from, topic), before[topic]["0"], partitions["0"]
+        if not _whole(offset):
+            checks.fail(f"{topic}: the start {offset!r} is not a whole number", "an offset counts records")
+        if offset >= 10**12:
+            checks.fail(
+                f"{topic}: {offset} is no offset of this topic (this run's records are at offsets {low} to {high - 1})",
+                "that is a Kafka timestamp (ms since 1970), not an offset: an offset numbers the records of a "
+                "partition. The records' offsets are in room_records; offsets_for_times turns a time into an offset",
+            )
+        if not low <= offset <= high:
+            checks.fail(
+                f"{topic}: offset {offset} is outside this run's records ({low} to {high})",
+                "start inside this run: before it the replay reads other runs' readings, after its end nothing",
+            )
+    inside = window_offsets(room_records, window_start, window_end)
+    need, chosen = inside[0], _offset_of(replay_from, room_topic)
+    if chosen > need:
+        cut = sum(1 for o in inside if o < chosen)
+        times = pd.to_datetime(room_records["event_time"])
+        at_end = room_records.loc[times >= _naive(window_end), "offset"]
+        if len(at_end) and chosen >= int(at_end.min()):
+            hint = (
+                "you start where the window ends: every one of its readings was written before that, so the replay "
+                "never sees them and the window is missing. Start where its readings begin"
+            )
+        elif cut == len(inside):
+            hint = "none of the window's readings is read: the window would be missing from the replay"
+        else:
+            hint = (
+                f"the replay would miss {cut} of the window's {len(inside)} readings and write the window from the "
+                "others: a wrong average, a wrong count. Out-of-order readings do not come before the window's "
+                "first one: start at the earliest reading of the window"
+            )
+        checks.fail(f"{room_topic}: starting at offset {chosen} cuts {cut} of the window's readings", hint)
+    if chosen < need:
+        checks.fail(
+            f"{room_topic}: starting at offset {chosen} re-reads {need - chosen} records that come before the window",
+            "the window's readings all come from its earliest one on: the records before it are read for nothing",
+        )
+    others = {t: _offset_of(replay_from, t) for t in after if t != room_topic}
+    extra = {t: after[t]["0"] - o for t, o in others.items() if o < after[t]["0"]}
+    if extra:
+        checks.fail(
+            f"the replay re-reads {sum(extra.values())} records of other rooms' topics ({sorted(extra)})",
+            f"the window is {room_topic.rsplit('.', 1)[-1]}'s: no other room's reading is part of it, and the room's "
+            "own later readings move the watermark past the window's end. A topic's end offset reads nothing",
+        )
+    checks.passed(
+        f"the replay starts at {room_topic} offset {need}, the window's earliest reading, and reads "
+        f"{after[room_topic]['0'] - need} records, none of the other rooms"
+    )
+
+
+# ---------------------------------------------------------------- exercise 07: a restart done the wrong way
+
+
+def check_wrong_restart_prediction(
+    predicted_rows, predicted_twice, rows_at_kill: int, expected_rows: int, rows_after: int, twice_after: int
+) -> None:
+    """Exercise 07, task 1: the table after a restart under a new name (a new checkpoint), predicted.
+
+    ``rows_at_kill``: the table's rows when the job was killed; ``expected_rows``: the windows of
+    the whole run; ``rows_after`` and ``twice_after``: the rows and the windows found twice after
+    the colleague's restart, counted.
+    """
+    for name, value in (("predicted_rows", predicted_rows), ("predicted_twice", predicted_twice)):
+        if not _whole(value):
+            checks.fail(f"{name} must be a whole number, got {value!r}", "predict both counts before the restart runs")
+    if (predicted_rows, predicted_twice) == (rows_after, twice_after):
+        checks.passed(f"predicted: {rows_after} rows, {twice_after} windows twice")
+        return
+    if predicted_rows == expected_rows or predicted_twice == 0:
+        hint = (
+            "that is the lesson's restart, on the job's own checkpoint. Another query name is another checkpoint: "
+            "it knows nothing of the killed job, starts at --starting-offsets, and has a new query id, so a new "
+            "txnAppId that Delta does not connect with the killed job's writes"
+        )
+    elif predicted_rows == rows_at_kill:
+        hint = (
+            "the colleague's query does not carry on where the killed job stopped: a new checkpoint starts at "
+            "--starting-offsets and writes every window of the run"
+        )
+    elif predicted_rows == 2 * expected_rows or predicted_twice == expected_rows:
+        hint = (
+            f"not every window is there twice: only those the killed job had written before the kill "
+            f"({rows_at_kill} rows) are written a second time"
+        )
+    else:
+        hint = (
+            f"the table held {rows_at_kill} rows at the kill, and the run has {expected_rows} windows: which of them "
+            "does the colleague's query write, and which were already there?"
+        )
+    checks.fail(
+        f"after the colleague's restart: {rows_after} rows, {twice_after} windows twice; you predicted "
+        f"{predicted_rows} rows, {predicted_twice} twice",
+        hint,
+    )
+
+
+def next_batch(planned: list[int], committed: list[int]) -> int:
+    """The batch a query restarted on its checkpoint runs first: the one in flight, else the next one."""
+    last = max(planned)
+    return last if last not in committed else last + 1
+
+
+def check_restart_diagnosis(
+    restore_to, first_batch, delta_has_it, delta_log: pd.DataFrame, job_app_id: str, planned, committed
+) -> None:
+    """Exercise 07, task 2: the version to restore, and what the job's own checkpoint will do on restart.
+
+    ``delta_log``: one row per Delta version (``version``, ``txnAppId``, ``txnVersion``; NaN for
+    a commit without a txn); ``planned`` and ``committed``: the batch ids of the checkpoint's
+    ``offsets`` and ``commits`` folders.
+    """
+    for name, value in (("restore_to", restore_to), ("first_batch", first_batch)):
+        if not _whole(value):
+            checks.fail(
+                f"{name} must be a whole number, got {value!r}", "read it from the Delta log and the checkpoint"
+            )
+    if not isinstance(delta_has_it, (bool, np.bool_)):
+        checks.fail(f"delta_has_it must be True or False, got {delta_has_it!r}", "does the Delta log hold that batch?")
+    ours = delta_log[delta_log["txnAppId"] == job_app_id]
+    theirs = delta_log[delta_log["txnAppId"].notna() & (delta_log["txnAppId"] != job_app_id)]
+    last_ours = int(ours["version"].max())
+    if restore_to != last_ours:
+        if restore_to in set(theirs["version"]):
+            hint = (
+                f"version {restore_to} was written by the colleague's query (another txnAppId): the table as of that "
+                "version still holds windows the killed job will write again. Look at each version's txnAppId"
+            )
+        elif restore_to < last_ours:
+            hint = (
+                f"version {restore_to} is older than the killed job's last write: the batches written after it are "
+                "committed in its checkpoint, so the restarted job will not write their windows again: they would "
+                "be lost"
+            )
+        else:
+            hint = f"the table has no version {restore_to} written by the killed job"
+        checks.fail(f"restore_to = {restore_to}: not the version to go back to", hint)
+    planned, committed = sorted(planned), sorted(committed)
+    wanted = next_batch(planned, committed)
+    in_flight = wanted == planned[-1]
+    if first_batch != wanted:
+        if first_batch == 0:
+            hint = "the job's own checkpoint does not start over: only a new checkpoint begins at batch 0"
+        elif in_flight and first_batch == planned[-1] + 1:
+            hint = (
+                f"offsets/{planned[-1]} exists and commits/{planned[-1]} does not: batch {planned[-1]} was in flight, "
+                "and the restart runs it again first, from the offsets recorded before it ran"
+            )
+        elif committed and first_batch == committed[-1]:
+            hint = (
+                f"commits/{committed[-1]} exists: batch {committed[-1]} finished, and a finished batch is not run again"
+            )
+        else:
+            hint = "compare the checkpoint's offsets and commits folders: a batch planned and not committed runs first"
+        checks.fail(f"first_batch = {first_batch}: not the batch the restart runs first", hint)
+    has_it = bool((ours["txnVersion"] == wanted).any())
+    if delta_has_it != has_it:
+        hint = (
+            f"the killed job's commit with txnVersion {wanted} is in the Delta log: the batch's write reached Delta "
+            "before the kill, only its commits file did not get written"
+            if has_it
+            else f"no Delta commit of the killed job (txnAppId {job_app_id}) has txnVersion {wanted}: its rows are "
+            "not in the table"
+        )
+        checks.fail(f"delta_has_it = {delta_has_it}: Delta {'has' if has_it else 'does not have'} batch {wanted}", hint)
+    checks.passed(
+        f"restore to version {last_ours}; the restart runs batch {wanted} first"
+        + (", and Delta skips its write (it has it)" if has_it else ", and writes its windows if it has any")
+    )
+
+
+def restart_leftovers(restored_to, last_job_version: int, colleague_versions):
+    """Recognise the wrong fixes of exercise 07, task 3 from the table they leave.
+
+    ``restored_to``: the version the learner's RESTORE went back to (None: no restore after the
+    colleague's writes); ``last_job_version``: the killed job's last version.
+    """
+    colleague_versions = set(colleague_versions)
+
+    def recognise(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
+        if got.empty:
+            return None
+        key = ["room_id", "window_start"]
+        twice = bool(got.duplicated(key).any())
+        missing = bool(
+            len(
+                want.merge(got[key].drop_duplicates(), on=key, how="left", indicator=True).query(
+                    "_merge == 'left_only'"
+                )
+            )
+        )
+        if twice:
+            if restored_to is None:
+                return (
+                    "windows twice: the colleague's rows are still in the table. A restart on the job's own checkpoint "
+                    "(the lesson's) cannot remove rows another txnAppId wrote: restore the table first"
+                )
+            if restored_to in colleague_versions:
+                return f"windows twice: version {restored_to} still holds the colleague's first writes"
+            return "windows twice: was the job restarted under its own name? Another name is another checkpoint"
+        if missing:
+            if restored_to is not None and restored_to < last_job_version:
+                return (
+                    f"windows missing: you restored version {restored_to}, older than the killed job's last version "
+                    f"{last_job_version}; its checkpoint does not run committed batches again"
+                )
+            return (
+                "windows missing: the restart did not resume the killed job's checkpoint (the colleague's has read "
+                "everything already, and writes nothing more)"
+            )
+        return None
+
+    return recognise
+
+
+def names_as_of_now(change_at: datetime):
+    """Exercise 03, task 3: recognise windows enriched with the room as it is now (processing time).
+
+    That is the lesson's join: the rooms table read when the batch runs. Windows that began
+    before the change then carry the new name, where the task asks for the one valid then.
+    """
+
+    def recognise(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
+        if got.empty or "room_name" not in got.columns:
+            return None
+        both = got.merge(want, on=["room_id", "window_start"], suffixes=("", "_expected"))
+        wrong = both[both["room_name"] != both["room_name_expected"]]
+        if wrong.empty or not (pd.to_datetime(wrong["window_start"]) < _naive(change_at)).all():
+            return None
+        return (
+            f"{len(wrong)} windows that began before the change carry the room's new name: that is the room as it "
+            "is when the join runs (processing time, the lesson's join). Take the version valid at window_start"
+        )
+
+    return recognise
+
+
+def check_group_reset(group_offset: int, first_at_cut: int, run_start: int, topic_start: int) -> None:
+    """Exercise 06, task 3: the group moved to the first record written at or after ``cut_ms``.
+
+    ``run_start``: where this run's records begin in the topic (the lesson moved its group back to
+    its live job's start); ``topic_start``: the oldest record the topic still holds.
+    """
+    if group_offset == first_at_cut:
+        checks.passed(f"the group's committed offset: {group_offset}, the first record at or after cut_ms")
+        return
+    if group_offset == topic_start:
+        hint = (
+            "the group is at the oldest record the topic holds: a reset without a timestamp goes back to the "
+            "beginning, other runs' readings included"
+        )
+    elif group_offset == run_start:
+        hint = (
+            "the group is where this run's readings begin, as in the lesson (the live job's start): the task asks "
+            "for the moment cut_ms, halfway through"
+        )
+    elif group_offset == first_at_cut + 1:
+        hint = "one record too far: the record written at cut_ms is to be read again too (at or after, not after)"
+    else:
+        hint = "reset to the Kafka timestamp cut_ms: Kafka finds the first record written at or after it"
+    checks.fail(f"the group's committed offset is {group_offset}, expected {first_at_cut}", hint)
+
+
+def counted_twice(column: str = "motion_events"):
+    """Exercise 09, task 3: recognise sums over overlapping windows (each reading counted twice).
+
+    The 10 s windows slide every 5 s, so every reading is in two of them: a minute summed from
+    all of them counts each motion event twice.
+    """
+
+    def recognise(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
+        if got.empty or column not in got.columns:
+            return None
+        both = got.merge(want, on=["room_id", "window_start"], suffixes=("", "_expected"))
+        expected_total = both[f"{column}_expected"].sum()
+        if not expected_total or not 1.6 <= both[column].sum() / expected_total <= 2.4:
+            return None  # the windows at a minute's edges make it a little more or less than twice
+        return (
+            f"{column} about twice the expected: the windows slide by half their length, so every reading is in two "
+            "of them. Sum only the windows that do not overlap (those starting on a multiple of 10 s)"
+        )
+
+    return recognise

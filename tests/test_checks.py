@@ -367,3 +367,212 @@ def test_a_replay_prediction_names_which_sink_remembers():
     with pytest.raises(AssertionError, match="predicted_rows must be a whole number, got None"):
         check_replay_prediction(None, None, before, after, 8)  # the empty answer
     check_replay_prediction(100, 108, before, after, 8)
+
+
+# ---------------------------------------------------------------- exercise 06, task 4: a replay start for one window
+
+
+def _room_records(first_offset=100, n=60, start="2026-02-04 13:00:00"):
+    """One reading every 0.5 s, in offset order; reading 7 of each 10 s arrives out of order (2 s behind)."""
+    times = [pd.Timestamp(start) + pd.Timedelta(seconds=0.5 * i) for i in range(n)]
+    times[27], times[26] = times[26], times[27]  # 13:00:13.5 before 13:00:13.0: inside the window, kept
+    return pd.DataFrame(
+        {
+            "offset": range(first_offset, first_offset + n),
+            "kafka_ms": [1_770_210_000_000 + i for i in range(n)],
+            "event_time": times,
+        }
+    )
+
+
+def test_a_replay_start_must_cover_the_window_and_read_the_least():
+    """The window 13:00:10-13:00:20 of room_1: its readings are offsets 120-139; room_2 is another room."""
+    records = _room_records()
+    before = {"t.room_1": {"0": 100}, "t.room_2": {"0": 50}}
+    after = {"t.room_1": {"0": 160}, "t.room_2": {"0": 110}}
+    window = (pd.Timestamp("2026-02-04 13:00:10"), pd.Timestamp("2026-02-04 13:00:20"))
+
+    def check(answer):
+        mistakes_module.check_replay_start(answer, "t.room_1", records, *window, before, after)
+
+    def hint_of(answer):
+        with pytest.raises(AssertionError) as failure:
+            check(answer)
+        return str(failure.value)
+
+    for empty in (None, {}):
+        assert "replay_from must be a dict like sent.before" in hint_of(empty)
+    assert "no starting offset for ['t.room_2']" in hint_of({"t.room_1": {"0": 120}})
+    # the lesson's replay: from the live job's first offsets, every topic
+    lesson = hint_of(before)
+    assert "re-reads 20 records that come before the window" in lesson and "read for nothing" in lesson
+    # starting at the window's end: the window is missing
+    assert "you start where the window ends" in hint_of({"t.room_1": {"0": 140}, "t.room_2": {"0": 110}})
+    # starting a few seconds into the window: part of its readings cut, a wrong average
+    cut = hint_of({"t.room_1": {"0": 125}, "t.room_2": {"0": 110}})
+    assert "cuts 5 of the window's readings" in cut and "miss 5 of the window's 20 readings" in cut
+    assert "a wrong average" in cut
+    # a Kafka timestamp where an offset belongs
+    stamp = hint_of({"t.room_1": {"0": int(records["kafka_ms"][20])}, "t.room_2": {"0": 110}})
+    assert "Kafka timestamp" in stamp and "not an offset" in stamp
+    # the right start for the room, but the other rooms read too
+    others = hint_of({"t.room_1": {"0": 120}, "t.room_2": {"0": 50}})
+    assert "re-reads 60 records of other rooms' topics" in others and "watermark" in others
+    check({"t.room_1": {"0": 120}, "t.room_2": {"0": 110}})
+    check({"t.room_1": {0: 120}, "t.room_2": {0: 110}})  # partitions as ints are fine too
+
+
+# ---------------------------------------------------------------- exercise 07: a restart done the wrong way
+
+
+def test_the_colleagues_restart_is_predicted_not_taken_for_the_lessons():
+    """Exercise 07, task 1: 30 rows at the kill, 100 windows in the run; a new checkpoint writes all 100 again."""
+    rows_at_kill, windows, after, twice = 30, 100, 130, 30
+
+    def hint_of(rows, repeated):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_wrong_restart_prediction(rows, repeated, rows_at_kill, windows, after, twice)
+        return str(failure.value).split("hint: ", 1)[1]
+
+    lesson = hint_of(100, 0)  # the lesson's restart: the same checkpoint, every window once
+    assert "the lesson's restart" in lesson and "new query id" in lesson and "txnAppId" in lesson
+    assert "does not carry on where the killed job stopped" in hint_of(30, 30)
+    assert "not every window is there twice" in hint_of(200, 100)
+    with pytest.raises(AssertionError, match="predicted_rows must be a whole number, got None"):
+        mistakes_module.check_wrong_restart_prediction(None, None, rows_at_kill, windows, after, twice)
+    mistakes_module.check_wrong_restart_prediction(130, 30, rows_at_kill, windows, after, twice)
+
+
+def _delta_log(rows):
+    return pd.DataFrame(rows, columns=["version", "txnAppId", "txnVersion"])
+
+
+def test_the_restart_diagnosis_reads_the_delta_log_and_the_checkpoint():
+    """Exercise 07, task 2: versions 0-1 by the killed job, 2-4 by the colleague's query; batch 6 in flight."""
+    job, colleague = "exercise07_job-a1", "exercise07_job_v2-b2"
+    log = _delta_log([(0, job, 3), (1, job, 5), (2, colleague, 2), (3, colleague, 3), (4, colleague, 4)])
+    planned, committed = list(range(7)), list(range(6))
+
+    def hint_of(restore_to, first_batch, delta_has_it, delta_log=log):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_restart_diagnosis(
+                restore_to, first_batch, delta_has_it, delta_log, job, planned, committed
+            )
+        return str(failure.value)
+
+    assert "written by the colleague's query" in hint_of(2, 6, False)  # off by one: the colleague's first version
+    assert "older than the killed job's last write" in hint_of(0, 6, False)
+    assert "does not start over" in hint_of(1, 0, False)
+    assert "batch 6 was in flight" in hint_of(1, 7, False)  # the in-flight batch taken for lost
+    assert "batch 5 finished" in hint_of(1, 5, False)
+    assert "no Delta commit of the killed job" in hint_of(1, 6, True)
+    assert "must be a whole number, got None" in hint_of(None, None, None)
+    mistakes_module.check_restart_diagnosis(1, 6, False, log, job, planned, committed)
+    # the in-flight batch had reached Delta before the kill: Delta has it, and skips it
+    reached = _delta_log([(0, job, 3), (1, job, 5), (2, job, 6), (3, colleague, 2)])
+    assert "the batch's write reached Delta before the kill" in hint_of(2, 6, False, reached)
+    mistakes_module.check_restart_diagnosis(2, 6, True, reached, job, planned, committed)
+
+
+def test_a_repair_that_leaves_windows_twice_or_loses_some_is_named():
+    """Exercise 07, task 3: the killed job's last version is 1, the colleague wrote versions 2-4."""
+    expected = _windows(["2026-01-30 15:00:00", "2026-01-30 15:00:05", "2026-01-30 15:00:10"], [20, 20, 20])
+    twice = pd.concat([expected, expected.iloc[:2]])
+    missing = expected.iloc[1:]
+
+    def hint_of(result, restored_to):
+        with pytest.raises(AssertionError) as failure:
+            checks.expect_equal_frames(
+                result,
+                expected,
+                key=["room_id", "window_start"],
+                mistakes=[mistakes_module.restart_leftovers(restored_to, 1, [2, 3, 4])],
+            )
+        return str(failure.value).split("hint: ", 1)[1]
+
+    assert "the lesson's" in hint_of(twice, None) and "restore the table first" in hint_of(twice, None)
+    assert "version 2 still holds the colleague's" in hint_of(twice, 2)
+    assert "another checkpoint" in hint_of(twice, 1)  # restored right, restarted under a new name
+    assert "older than the killed job's last version 1" in hint_of(missing, 0)
+    assert "did not resume the killed job's checkpoint" in hint_of(missing, 1)
+    checks.expect_equal_frames(
+        expected, expected, key=["room_id", "window_start"], mistakes=[mistakes_module.restart_leftovers(1, 1, [2])]
+    )
+
+
+# ---------------------------------------------------------------- the lesson's own code, where a task asks for more
+
+
+def test_the_lessons_windows_fail_the_tasks_that_ask_for_other_windows():
+    """Exercise 02, tasks 2 and 3: 20 s windows sliding 10 s; lesson 02's are 10 s sliding 5 s."""
+    expected = _windows(["2026-01-30 14:00:00", "2026-01-30 14:00:10"], [40, 40], length_s=20)
+    lessons = _windows(["2026-01-30 14:00:00", "2026-01-30 14:00:05", "2026-01-30 14:00:10"], [20] * 3, length_s=10)
+    first, last = datetime(2026, 1, 30, 14, tzinfo=timezone.utc), datetime(2026, 1, 30, 14, 0, 30, tzinfo=timezone.utc)
+    task_3_mistakes = [reads_other_runs(first, last), window_length(20)]  # as the solution's check of task 3 has them
+    for mistakes in ([window_length(20)], task_3_mistakes):
+        with pytest.raises(AssertionError, match="your windows are 10 s long, not 20 s"):
+            checks.expect_equal_frames(lessons, expected, key=["room_id", "window_start"], mistakes=mistakes)
+
+
+def test_the_lessons_processing_time_join_fails_the_event_time_task():
+    """Exercise 03, task 3: room_1 renamed at 14:01; the lesson's join gives every window the new name."""
+    change = datetime(2026, 1, 30, 14, 1, tzinfo=timezone.utc)
+    starts = pd.to_datetime(["2026-01-30 14:00:50", "2026-01-30 14:00:55", "2026-01-30 14:01:00"])
+    expected = pd.DataFrame({"room_id": "room_1", "window_start": starts, "room_name": ["Lab", "Lab", "Studio"]})
+    lessons = expected.assign(room_name="Studio")  # the rooms table as it is when the join runs
+    with pytest.raises(AssertionError) as failure:
+        checks.expect_equal_frames(
+            lessons,
+            expected,
+            key=["room_id", "window_start"],
+            hint="the task's hint",
+            mistakes=[mistakes_module.names_as_of_now(change)],
+        )
+    hint = str(failure.value).split("hint: ", 1)[1]
+    assert hint.startswith("2 windows that began before the change carry the room's new name") and "lesson" in hint
+    # a different mistake (an old name after the change) is not blamed on processing time
+    with pytest.raises(AssertionError, match="hint: the task's hint$"):
+        checks.expect_equal_frames(
+            expected.assign(room_name="Lab"),
+            expected,
+            key=["room_id", "window_start"],
+            hint="the task's hint",
+            mistakes=[mistakes_module.names_as_of_now(change)],
+        )
+
+
+def test_a_group_reset_to_the_lessons_moment_or_to_the_beginning_is_named():
+    """Exercise 06, task 3: this run's records are offsets 500-599 of a topic holding 0-599; cut_ms is at 550."""
+
+    def hint_of(offset):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_group_reset(offset, first_at_cut=550, run_start=500, topic_start=0)
+        return str(failure.value).split("hint: ", 1)[1]
+
+    assert "as in the lesson" in hint_of(500)  # the lesson's reset: back to where the live job started
+    assert "reset without a timestamp goes back to the beginning" in hint_of(0)
+    assert "at or after, not after" in hint_of(551)
+    assert "Kafka timestamp cut_ms" in hint_of(600)
+    mistakes_module.check_group_reset(550, first_at_cut=550, run_start=500, topic_start=0)
+
+
+def test_minutes_summed_from_overlapping_windows_are_named():
+    """Exercise 09, task 3: the sliding windows summed as they are count every motion event twice."""
+    starts = pd.to_datetime(["2026-02-05 10:00:00", "2026-02-05 10:01:00"])
+    expected = pd.DataFrame({"room_id": "room_1", "window_start": starts, "motion_events": [12, 7]})
+    every_window = expected.assign(motion_events=[24, 13])  # a reading at the run's edge is in one window only
+    with pytest.raises(AssertionError, match="about twice the expected(.|\n)*do not overlap"):
+        checks.expect_equal_frames(
+            every_window,
+            expected,
+            key=["room_id", "window_start"],
+            mistakes=[mistakes_module.counted_twice("motion_events")],
+        )
+    with pytest.raises(AssertionError, match="hint: the task's hint$"):  # one event too many is another mistake
+        checks.expect_equal_frames(
+            expected.assign(motion_events=[13, 7]),
+            expected,
+            key=["room_id", "window_start"],
+            hint="the task's hint",
+            mistakes=[mistakes_module.counted_twice("motion_events")],
+        )
