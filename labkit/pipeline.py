@@ -49,9 +49,9 @@ WATERMARK = "10 seconds"
 #: How often the live job may start a micro-batch: ``None``, as fast as possible (the next batch
 #: as soon as one ends). A window reaches its consumers two batches after the reading that closes
 #: it: one batch sees the reading and moves the watermark, the next emits the window. Measured on
-#: a quiet 2-core machine (README, "Benchmarks"), excess over window end + watermark, p50: 1.8 s
-#: as fast as possible, 5.2 s with a 1 s trigger, 5.6 s with 0.5 s. The price: while the building
-#: is quiet, Spark asks Kafka for new offsets every 10 ms (``spark.sql.streaming.pollingDelay``).
+#: a quiet 2-core machine (README, "Benchmarks"), excess over window end + watermark: p50 1.4 s,
+#: p99 1.8 s as fast as possible; p50 2.6 s, p99 2.8 s with a 1 s trigger. The price: while the
+#: building is quiet, Spark asks Kafka for new offsets every 10 ms (``spark.sql.streaming.pollingDelay``).
 TRIGGER: str | None = None
 #: How long the Kafka broker may hold a fetch that finds no new record, for Spark's readers.
 #: Kafka's default, 500 ms, suits a consumer that polls forever. A Spark task reads a fixed range
