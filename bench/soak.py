@@ -163,7 +163,9 @@ def main() -> None:
             for n in numbered(checkpoint / "commits")
         ]
         for name in ("stream job", "bridge"):
-            os.killpg(processes[name].pid, signal.SIGTERM)
+            # SIGTERM to labkit's process only: it stops the query between batches. Sent to the
+            # process group, it would also reach Spark's JVM, whose shutdown hook stops Spark first.
+            processes[name].send_signal(signal.SIGTERM)
             processes[name].wait(120)
         published = sum(int(open(WORK / f"simulator-{i + 1}.log").read().split()[-1]) for i in range(2))
         after = topics.end_offsets(raw, s)
