@@ -56,8 +56,9 @@ NUDGES = {
     "the stream left it. Compare it with the history now: which version did the overwrite make?",
     "05-3": "A plain append with a new column is refused on purpose. The Delta writer has an option that "
     "allows the schema to grow.",
-    "06-1": "To recompute the table from scratch, the replay must start where the live job started, not "
-    "where Kafka ends now. labkit.replay has a function for it.",
+    "06-1": "A query's watermark moves after each micro-batch: what can its first batch drop? Compare the raw "
+    "records with the ones the live job kept (labkit.reference writes its rules out). How many windows hold one "
+    "reading?",
     "06-2": "SQL has EXCEPT DISTINCT and EXCEPT ALL. Which one still sees a row that is in `left` twice and "
     "in `right` once?",
     "06-3": "labkit.topics can reset a consumer group. To a timestamp, not to the beginning.",

@@ -25,7 +25,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from labkit import checks
+from labkit import checks, reference, schema
 
 
 def _whole(value) -> bool:
@@ -366,6 +366,80 @@ def check_replay_prediction(
         )
         checks.fail(f"the topics hold {messages} messages after the replay, you predicted {predicted_messages}", hint)
     checks.passed(f"predicted: Delta {rows} rows (the batch skipped), the topics {messages} messages (sent again)")
+
+
+# ---------------------------------------------------------------- exercise 06: a replay in one micro-batch
+
+
+def dropped_as_late(records) -> list[dict]:
+    """The readings a job reading in small batches left out as late (a repeat is not one: its first copy counts).
+
+    ``records``: ``(topic, offset, record)`` as :func:`labkit.reference.records_between` gives them.
+    """
+    kept = {(r["room_id"], r["timestamp"]) for r in reference.on_time(records)}
+    return [r for _, _, r in records if (r["room_id"], r["timestamp"]) not in kept]
+
+
+def windows_holding(readings, window_s: int = 10, slide_s: int = 5) -> set[tuple[str, pd.Timestamp]]:
+    """``{(room_id, window_start)}`` of every window that holds one of ``readings`` (naive UTC starts)."""
+    return {
+        (r["room_id"], _naive(start))
+        for r in readings
+        for start in reference.window_starts(schema.parse_timestamp(r["timestamp"]), window_s, slide_s)
+    }
+
+
+def check_one_batch_prediction(predicted, records, late_delay_s: float) -> None:
+    """Exercise 06, task 1: the windows a replay that reads everything in one micro-batch fills differently.
+
+    In its first micro-batch a query has no watermark yet (it moves only between batches), so
+    it drops nothing: the readings the live job dropped as late are counted, each in the
+    windows that hold it. ``predicted``: the learner's ``(room_id, window_start)`` pairs.
+    """
+    late = dropped_as_late(records)
+    want = windows_holding(late)
+    try:
+        got = {(str(room), _naive(start)) for room, start in predicted}
+    except (TypeError, ValueError):
+        checks.fail(
+            f"predicted_late_windows must be a set of (room_id, window_start) pairs, got {predicted!r}",
+            "one pair per window the one-batch replay fills with other readings than the live job",
+        )
+    if got == want:
+        if want:
+            checks.passed(f"predicted: {len(want)} windows hold one of the {len(late)} readings the live job dropped")
+        else:
+            checks.passed(
+                f"predicted: no window differs, no reading of this run was dropped as late (the run is not longer "
+                f"than the {late_delay_s:g} s late delay)"
+            )
+        return
+    if not got:
+        hint = (
+            "that is the lesson's replay, which cut its batches as the live job did. In its first micro-batch a query "
+            f"has no watermark yet (it moves between batches): the {len(late)} readings the live job dropped as late "
+            "are all in that one batch, and counted"
+        )
+    elif got < want and all(windows_holding([r]) & got for r in late):
+        hint = (
+            "each reading is in two windows (10 s long, sliding every 5 s): a late reading changes both. "
+            "reference.window_starts gives them"
+        )
+    elif got > want:
+        hint = (
+            f"{len(got - want)} of your windows hold no reading the live job dropped. Out-of-order readings (a few "
+            "seconds behind) were kept by the live job too, within its watermark: only the late ones differ"
+        )
+    else:
+        hint = (
+            f"the live job dropped {len(late)} readings as late (reference.on_time gives the ones it kept): the "
+            "windows that hold them are the ones the one-batch replay fills differently"
+        )
+    checks.fail(
+        f"you predicted {len(got)} windows, the one-batch replay fills {len(want)} differently: {len(got - want)} "
+        f"of yours are not among them, {len(want - got)} of them are not in yours",
+        hint,
+    )
 
 
 # ---------------------------------------------------------------- exercise 06: a replay start for one window

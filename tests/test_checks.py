@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from labkit import checks, hints
+from labkit import checks, hints, reference
 from labkit import mistakes as mistakes_module
 from labkit.errors import LabkitError
 from labkit.mistakes import (
@@ -367,6 +367,66 @@ def test_a_replay_prediction_names_which_sink_remembers():
     with pytest.raises(AssertionError, match="predicted_rows must be a whole number, got None"):
         check_replay_prediction(None, None, before, after, 8)  # the empty answer
     check_replay_prediction(100, 108, before, after, 8)
+
+
+# ---------------------------------------------------------------- exercise 06, task 1: a replay in one micro-batch
+
+
+def _stamp(seconds: float) -> str:
+    return (pd.Timestamp("2026-02-04 13:00:00") + pd.Timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%f")[
+        :-3
+    ] + "Z"
+
+
+def _records_with_a_late_reading():
+    """room_1 every 0.5 s for 100 s; 13:00:07.250 arrives 90 s late, 13:00:30.250 2 s late (out of order, kept)."""
+    times = [0.5 * i for i in range(200)]
+    times.insert(times.index(97.0), 7.25)  # late: after the readings of 13:01:37
+    times.insert(times.index(32.5), 30.25)  # out of order: after 13:00:32.000
+    return [("t.room_1", offset, {"room_id": "room_1", "timestamp": _stamp(s)}) for offset, s in enumerate(times)]
+
+
+def test_a_one_batch_replay_counts_the_late_readings_and_the_prediction_names_each_mistake():
+    """Exercise 06, task 1: the late reading 13:00:07.250 is in the windows starting 13:00:00 and 13:00:05."""
+    records = _records_with_a_late_reading()
+    at = pd.Timestamp("2026-02-04 13:00:00")
+    right = {("room_1", at), ("room_1", at + pd.Timedelta(seconds=5))}
+
+    def hint_of(answer):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_one_batch_prediction(answer, records, late_delay_s=90)
+        return str(failure.value)
+
+    assert "predicted_late_windows must be a set of (room_id, window_start) pairs" in hint_of(None)
+    # the lesson's answer: the replay equals the live table, nothing differs
+    lesson = hint_of(set())
+    assert "the lesson's replay" in lesson and "no watermark yet" in lesson and "the 1 readings" in lesson
+    assert "two windows" in hint_of({("room_1", at + pd.Timedelta(seconds=5))})  # one window per reading
+    out_of_order = right | {("room_1", at + pd.Timedelta(seconds=25)), ("room_1", at + pd.Timedelta(seconds=30))}
+    assert "Out-of-order readings" in hint_of(out_of_order)
+    assert "reference.on_time" in hint_of({("room_2", at)})
+    mistakes_module.check_one_batch_prediction(right, records, late_delay_s=90)
+    # window starts as aware datetimes (reference.window_starts gives those) are fine too
+    mistakes_module.check_one_batch_prediction(
+        [(room, start.tz_localize("UTC").to_pydatetime()) for room, start in right], records, late_delay_s=90
+    )
+    # a run without late readings: nothing differs, and an empty prediction is the right one
+    on_time = [r for r in records if r[2]["timestamp"] != _stamp(7.25)]
+    mistakes_module.check_one_batch_prediction(set(), on_time, late_delay_s=90)
+    assert "hold no reading the live job dropped" in str(
+        pytest.raises(AssertionError, mistakes_module.check_one_batch_prediction, right, on_time, 90).value
+    )
+
+
+def test_the_reference_keeps_the_late_readings_of_a_one_batch_query():
+    """keep_late: the late reading is kept (a repeat still is not); without it, only the live job's readings."""
+    records = _records_with_a_late_reading()
+    records.append(("t.room_1", len(records), dict(records[10][2])))  # a repeat of 13:00:05.000
+    live = [r["timestamp"] for r in reference.on_time(records)]
+    one_batch = [r["timestamp"] for r in reference.on_time(records, keep_late=True)]
+    assert _stamp(7.25) not in live and _stamp(7.25) in one_batch
+    assert len(one_batch) == len(live) + 1 == len(records) - 1
+    assert [r["timestamp"] for r in mistakes_module.dropped_as_late(records)] == [_stamp(7.25)]
 
 
 # ---------------------------------------------------------------- exercise 06, task 4: a replay start for one window
