@@ -39,8 +39,9 @@ NUDGES = {
     "Read the histogram's tail: which delay leaves at most the allowed share of readings behind it?",
     "03-1": "Count the windows before and after the draft's join, with a room missing from the rooms table. "
     "Which join type keeps a row that has no partner? And how does Spark learn that a side is small?",
-    "03-2": "It is the windows of lesson 02 (with their watermark on the readings) followed by your join; "
-    "the sink and output mode are those of exercise 02.",
+    "03-2": "When is a window of this table final, and how does Spark know? Compare the draft's window ends with "
+    "the newest reading, and read its progress report's eventTime. Which output mode writes a window only once "
+    "it is final, and what does that mode need from the readings, and where?",
     "03-3": "A window must match exactly one version of its room: the same room, and a period that contains "
     "the window's start. The periods are half-open.",
     "04-1": "Delta can skip a write it has already seen if the write says who wrote it and which batch it "

@@ -698,6 +698,53 @@ def restart_leftovers(restored_to, last_job_version: int, colleague_versions):
     return recognise
 
 
+def check_enriched_stream(written: pd.DataFrame, progress: dict, newest, expected_of, delay_s: int = 10) -> None:
+    """Exercise 03, task 2: the colleague's query fixed: each window written once, when its watermark closed it.
+
+    ``written``: what the memory sink holds; ``progress``: the query's last progress report;
+    ``newest``: the newest event time the query read; ``expected_of(watermark)``: the windows
+    final under a watermark (an aware datetime), as a frame (``labkit.reference``).
+    """
+    watermark = (progress.get("eventTime") or {}).get("watermark")
+    if not watermark or watermark.startswith("1970-01-01T00:00:00"):
+        checks.fail(
+            "the query has no watermark: Spark cannot tell when a window is final, so it keeps every window's state "
+            "for ever, and only a mode that writes windows again (complete, update) accepts it",
+            "set the 10 s watermark on the readings' `timestamp`, before the aggregation (the aggregation uses it "
+            "only if it comes first)",
+        )
+    final = datetime.fromisoformat(watermark.replace("Z", "+00:00"))
+    mark = _naive(final)
+    delay = (_naive(newest) - mark).total_seconds()
+    if delay != delay_s:
+        checks.fail(
+            f"the watermark is {delay:g} s behind the newest reading, not {delay_s} s",
+            f"the watermark's delay is withWatermark's second argument: {delay_s} seconds, on `timestamp`",
+        )
+    key = ["room_id", "window_start"]
+    twice = written[written.duplicated(key, keep=False)]
+    if len(twice):
+        checks.fail(
+            f"{twice[key].drop_duplicates().shape[0]} windows were written more than once ({len(twice)} rows)",
+            "update mode writes a window again each time a batch changes it, and the memory sink keeps every "
+            "version; append mode writes a window once, when the watermark has closed it",
+        )
+    still_open = written[pd.to_datetime(written["window_end"]) > mark] if len(written) else written
+    if len(still_open):
+        checks.fail(
+            f"{len(still_open)} windows written while still open (they end after the watermark {mark:%H:%M:%S})",
+            "complete mode writes every window at every batch, open ones too (their values will still change), and "
+            "keeps them all in its state even with a watermark; append mode writes a window once, when final",
+        )
+    checks.expect_equal_frames(
+        written,
+        expected_of(final),
+        key=key,
+        what="windows written so far",
+        hint="the windows are lesson 02's, enriched by your join_rooms",
+    )
+
+
 def names_as_of_now(change_at: datetime):
     """Exercise 03, task 3: recognise windows enriched with the room as it is now (processing time).
 

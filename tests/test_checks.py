@@ -574,6 +574,54 @@ def test_the_lessons_windows_fail_the_tasks_that_ask_for_other_windows():
             checks.expect_equal_frames(lessons, expected, key=["room_id", "window_start"], mistakes=mistakes)
 
 
+def _room_windows(*starts_s, at="2026-01-30 15:00:00", room="room_1", temperature=20.0):
+    begin = pd.Timestamp(at)
+    return pd.DataFrame(
+        {
+            "room_id": [room] * len(starts_s),
+            "window_start": [begin + pd.Timedelta(seconds=s) for s in starts_s],
+            "window_end": [begin + pd.Timedelta(seconds=s + 10) for s in starts_s],
+            "avg_temperature": [temperature] * len(starts_s),
+        }
+    )
+
+
+def test_a_colleagues_query_without_watermark_or_in_complete_or_update_mode_is_named():
+    """Exercise 03, task 2: readings up to 15:00:40; a 10 s watermark at 15:00:30 closes the windows 0-20."""
+    newest = datetime(2026, 1, 30, 15, 0, 40, tzinfo=timezone.utc)
+
+    def expected_of(final):
+        mark = pd.Timestamp(final).tz_convert(None)
+        return _room_windows(
+            *[s for s in range(0, 40, 5) if pd.Timestamp("2026-01-30 15:00:00") + pd.Timedelta(seconds=s + 10) <= mark]
+        )
+
+    def progress(watermark):
+        return {"eventTime": {"watermark": watermark}} if watermark else {"eventTime": {}}
+
+    right = _room_windows(0, 5, 10, 15, 20)
+
+    def hint_of(written, watermark):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_enriched_stream(written, progress(watermark), newest, expected_of)
+        return str(failure.value)
+
+    # the colleague's draft: no watermark, complete mode (every window, open ones too)
+    assert "no watermark" in hint_of(_room_windows(*range(0, 40, 5)), None)
+    assert "no watermark" in hint_of(_room_windows(*range(0, 40, 5)), "1970-01-01T00:00:00.000Z")
+    # the watermark set, but complete mode kept
+    complete = hint_of(_room_windows(*range(0, 40, 5)), "2026-01-30T15:00:30.000Z")
+    assert "3 windows written while still open" in complete and "complete mode" in complete
+    # update mode: the window 15:00:20 written once open, then again when final
+    update = pd.concat([right, _room_windows(20, temperature=19.0)])
+    assert "update mode" in hint_of(update, "2026-01-30T15:00:30.000Z")
+    # a watermark of another delay
+    assert "50 s behind the newest reading, not 10 s" in hint_of(_room_windows(), "2026-01-30T14:59:50.000Z")
+    # an empty result (a query that wrote nothing) never passes
+    assert "the result is empty" in hint_of(right.iloc[0:0], "2026-01-30T15:00:30.000Z")
+    mistakes_module.check_enriched_stream(right, progress("2026-01-30T15:00:30.000Z"), newest, expected_of)
+
+
 def test_the_lessons_processing_time_join_fails_the_event_time_task():
     """Exercise 03, task 3: room_1 renamed at 14:01; the lesson's join gives every window the new name."""
     change = datetime(2026, 1, 30, 14, 1, tzinfo=timezone.utc)
