@@ -39,8 +39,9 @@ NUDGES = {
     "Read the histogram's tail: which delay leaves at most the allowed share of readings behind it?",
     "03-1": "Count the windows before and after the draft's join, with a room missing from the rooms table. "
     "Which join type keeps a row that has no partner? And how does Spark learn that a side is small?",
-    "03-2": "It is the windows of lesson 02 (with their watermark on the readings) followed by your join; "
-    "the sink and output mode are those of exercise 02.",
+    "03-2": "When is a window of this table final, and how does Spark know? Compare the draft's window ends with "
+    "the newest reading, and read its progress report's eventTime. Which output mode writes a window only once "
+    "it is final, and what does that mode need from the readings, and where?",
     "03-3": "A window must match exactly one version of its room: the same room, and a period that contains "
     "the window's start. The periods are half-open.",
     "04-1": "Delta can skip a write it has already seen if the write says who wrote it and which batch it "
@@ -56,8 +57,9 @@ NUDGES = {
     "the stream left it. Compare it with the history now: which version did the overwrite make?",
     "05-3": "A plain append with a new column is refused on purpose. The Delta writer has an option that "
     "allows the schema to grow.",
-    "06-1": "To recompute the table from scratch, the replay must start where the live job started, not "
-    "where Kafka ends now. labkit.replay has a function for it.",
+    "06-1": "A query's watermark moves after each micro-batch: what can its first batch drop? Compare the raw "
+    "records with the ones the live job kept (labkit.reference writes its rules out). How many windows hold one "
+    "reading?",
     "06-2": "SQL has EXCEPT DISTINCT and EXCEPT ALL. Which one still sees a row that is in `left` twice and "
     "in `right` once?",
     "06-3": "labkit.topics can reset a consumer group. To a timestamp, not to the beginning.",

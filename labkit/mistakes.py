@@ -25,7 +25,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from labkit import checks
+from labkit import checks, reference, schema
 
 
 def _whole(value) -> bool:
@@ -368,6 +368,80 @@ def check_replay_prediction(
     checks.passed(f"predicted: Delta {rows} rows (the batch skipped), the topics {messages} messages (sent again)")
 
 
+# ---------------------------------------------------------------- exercise 06: a replay in one micro-batch
+
+
+def dropped_as_late(records) -> list[dict]:
+    """The readings a job reading in small batches left out as late (a repeat is not one: its first copy counts).
+
+    ``records``: ``(topic, offset, record)`` as :func:`labkit.reference.records_between` gives them.
+    """
+    kept = {(r["room_id"], r["timestamp"]) for r in reference.on_time(records)}
+    return [r for _, _, r in records if (r["room_id"], r["timestamp"]) not in kept]
+
+
+def windows_holding(readings, window_s: int = 10, slide_s: int = 5) -> set[tuple[str, pd.Timestamp]]:
+    """``{(room_id, window_start)}`` of every window that holds one of ``readings`` (naive UTC starts)."""
+    return {
+        (r["room_id"], _naive(start))
+        for r in readings
+        for start in reference.window_starts(schema.parse_timestamp(r["timestamp"]), window_s, slide_s)
+    }
+
+
+def check_one_batch_prediction(predicted, records, late_delay_s: float) -> None:
+    """Exercise 06, task 1: the windows a replay that reads everything in one micro-batch fills differently.
+
+    In its first micro-batch a query has no watermark yet (it moves only between batches), so
+    it drops nothing: the readings the live job dropped as late are counted, each in the
+    windows that hold it. ``predicted``: the learner's ``(room_id, window_start)`` pairs.
+    """
+    late = dropped_as_late(records)
+    want = windows_holding(late)
+    try:
+        got = {(str(room), _naive(start)) for room, start in predicted}
+    except (TypeError, ValueError):
+        checks.fail(
+            f"predicted_late_windows must be a set of (room_id, window_start) pairs, got {predicted!r}",
+            "one pair per window the one-batch replay fills with other readings than the live job",
+        )
+    if got == want:
+        if want:
+            checks.passed(f"predicted: {len(want)} windows hold one of the {len(late)} readings the live job dropped")
+        else:
+            checks.passed(
+                f"predicted: no window differs, no reading of this run was dropped as late (the run is not longer "
+                f"than the {late_delay_s:g} s late delay)"
+            )
+        return
+    if not got:
+        hint = (
+            "that is the lesson's replay, which cut its batches as the live job did. In its first micro-batch a query "
+            f"has no watermark yet (it moves between batches): the {len(late)} readings the live job dropped as late "
+            "are all in that one batch, and counted"
+        )
+    elif got < want and all(windows_holding([r]) & got for r in late):
+        hint = (
+            "each reading is in two windows (10 s long, sliding every 5 s): a late reading changes both. "
+            "reference.window_starts gives them"
+        )
+    elif got > want:
+        hint = (
+            f"{len(got - want)} of your windows hold no reading the live job dropped. Out-of-order readings (a few "
+            "seconds behind) were kept by the live job too, within its watermark: only the late ones differ"
+        )
+    else:
+        hint = (
+            f"the live job dropped {len(late)} readings as late (reference.on_time gives the ones it kept): the "
+            "windows that hold them are the ones the one-batch replay fills differently"
+        )
+    checks.fail(
+        f"you predicted {len(got)} windows, the one-batch replay fills {len(want)} differently: {len(got - want)} "
+        f"of yours are not among them, {len(want - got)} of them are not in yours",
+        hint,
+    )
+
+
 # ---------------------------------------------------------------- exercise 06: a replay start for one window
 
 
@@ -622,6 +696,53 @@ def restart_leftovers(restored_to, last_job_version: int, colleague_versions):
         return None
 
     return recognise
+
+
+def check_enriched_stream(written: pd.DataFrame, progress: dict, newest, expected_of, delay_s: int = 10) -> None:
+    """Exercise 03, task 2: the colleague's query fixed: each window written once, when its watermark closed it.
+
+    ``written``: what the memory sink holds; ``progress``: the query's last progress report;
+    ``newest``: the newest event time the query read; ``expected_of(watermark)``: the windows
+    final under a watermark (an aware datetime), as a frame (``labkit.reference``).
+    """
+    watermark = (progress.get("eventTime") or {}).get("watermark")
+    if not watermark or watermark.startswith("1970-01-01T00:00:00"):
+        checks.fail(
+            "the query has no watermark: Spark cannot tell when a window is final, so it keeps every window's state "
+            "for ever, and only a mode that writes windows again (complete, update) accepts it",
+            "set the 10 s watermark on the readings' `timestamp`, before the aggregation (the aggregation uses it "
+            "only if it comes first)",
+        )
+    final = datetime.fromisoformat(watermark.replace("Z", "+00:00"))
+    mark = _naive(final)
+    delay = (_naive(newest) - mark).total_seconds()
+    if delay != delay_s:
+        checks.fail(
+            f"the watermark is {delay:g} s behind the newest reading, not {delay_s} s",
+            f"the watermark's delay is withWatermark's second argument: {delay_s} seconds, on `timestamp`",
+        )
+    key = ["room_id", "window_start"]
+    twice = written[written.duplicated(key, keep=False)]
+    if len(twice):
+        checks.fail(
+            f"{twice[key].drop_duplicates().shape[0]} windows were written more than once ({len(twice)} rows)",
+            "update mode writes a window again each time a batch changes it, and the memory sink keeps every "
+            "version; append mode writes a window once, when the watermark has closed it",
+        )
+    still_open = written[pd.to_datetime(written["window_end"]) > mark] if len(written) else written
+    if len(still_open):
+        checks.fail(
+            f"{len(still_open)} windows written while still open (they end after the watermark {mark:%H:%M:%S})",
+            "complete mode writes every window at every batch, open ones too (their values will still change), and "
+            "keeps them all in its state even with a watermark; append mode writes a window once, when final",
+        )
+    checks.expect_equal_frames(
+        written,
+        expected_of(final),
+        key=key,
+        what="windows written so far",
+        hint="the windows are lesson 02's, enriched by your join_rooms",
+    )
 
 
 def names_as_of_now(change_at: datetime):

@@ -53,8 +53,14 @@ def records_between(
     return out
 
 
-def on_time(records: Iterable[tuple[str, int, dict]], late_after_s: float = LATE_AFTER_S) -> list[dict]:
-    """The records the stream keeps: late ones and repeated ones left out (rules 1 and 2)."""
+def on_time(
+    records: Iterable[tuple[str, int, dict]], late_after_s: float = LATE_AFTER_S, keep_late: bool = False
+) -> list[dict]:
+    """The records the stream keeps: late ones and repeated ones left out (rules 1 and 2).
+
+    ``keep_late``: late ones kept too, as a query does that reads them all in its first
+    micro-batch (its watermark only starts to move after that batch).
+    """
     kept, newest, seen = [], {}, set()
     for _, _, record in sorted(records, key=lambda r: (r[0], r[1])):  # arrival order, per room topic
         room, t = record["room_id"], schema.parse_timestamp(record["timestamp"])
@@ -66,7 +72,7 @@ def on_time(records: Iterable[tuple[str, int, dict]], late_after_s: float = LATE
                 f"(>= {late_after_s:.0f} s); simulate with a larger late delay"
             )
         newest[room] = max(newest.get(room, t), t)
-        if behind >= late_after_s or (room, t) in seen:
+        if (behind >= late_after_s and not keep_late) or (room, t) in seen:
             continue
         seen.add((room, t))
         kept.append(record)
@@ -81,10 +87,12 @@ def window_starts(t: datetime, window_s: int, slide_s: int) -> list[datetime]:
     return [datetime.fromtimestamp(s, timezone.utc) for s in starts if s <= seconds < s + window_s]
 
 
-def _window_groups(records, window_s: int, slide_s: int, late_after_s: float) -> dict[tuple[str, datetime], list]:
+def _window_groups(
+    records, window_s: int, slide_s: int, late_after_s: float, keep_late: bool = False
+) -> dict[tuple[str, datetime], list]:
     """``{(room_id, window start): [the window's readings]}``: rules 1 to 3, every window, open or final."""
     groups = collections.defaultdict(list)
-    for record in on_time(records, late_after_s):
+    for record in on_time(records, late_after_s, keep_late):
         for start in window_starts(schema.parse_timestamp(record["timestamp"]), window_s, slide_s):
             groups[(record["room_id"], start)].append(record)
     return groups
@@ -115,9 +123,14 @@ def windows(
     window_s: int = 10,
     slide_s: int = 5,
     late_after_s: float = LATE_AFTER_S,
+    keep_late: bool = False,
 ) -> list[dict[str, Any]]:
-    """The aggregate rows (``schema.AGGREGATE_COLUMNS``) the stream must have written, in plain Python."""
-    groups = _window_groups(records, window_s, slide_s, late_after_s)
+    """The aggregate rows (``schema.AGGREGATE_COLUMNS``) the stream must have written, in plain Python.
+
+    ``keep_late``: the rows of a query that read every record in one micro-batch, late ones
+    included (rule 1 does not apply before the watermark has moved).
+    """
+    groups = _window_groups(records, window_s, slide_s, late_after_s, keep_late)
     meta = {r["room_id"]: r for r in rooms_table}
     result = []
     for (room, start), rs in sorted(groups.items()):

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from labkit import checks, hints
+from labkit import checks, hints, reference
 from labkit import mistakes as mistakes_module
 from labkit.errors import LabkitError
 from labkit.mistakes import (
@@ -369,6 +369,66 @@ def test_a_replay_prediction_names_which_sink_remembers():
     check_replay_prediction(100, 108, before, after, 8)
 
 
+# ---------------------------------------------------------------- exercise 06, task 1: a replay in one micro-batch
+
+
+def _stamp(seconds: float) -> str:
+    return (pd.Timestamp("2026-02-04 13:00:00") + pd.Timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%f")[
+        :-3
+    ] + "Z"
+
+
+def _records_with_a_late_reading():
+    """room_1 every 0.5 s for 100 s; 13:00:07.250 arrives 90 s late, 13:00:30.250 2 s late (out of order, kept)."""
+    times = [0.5 * i for i in range(200)]
+    times.insert(times.index(97.0), 7.25)  # late: after the readings of 13:01:37
+    times.insert(times.index(32.5), 30.25)  # out of order: after 13:00:32.000
+    return [("t.room_1", offset, {"room_id": "room_1", "timestamp": _stamp(s)}) for offset, s in enumerate(times)]
+
+
+def test_a_one_batch_replay_counts_the_late_readings_and_the_prediction_names_each_mistake():
+    """Exercise 06, task 1: the late reading 13:00:07.250 is in the windows starting 13:00:00 and 13:00:05."""
+    records = _records_with_a_late_reading()
+    at = pd.Timestamp("2026-02-04 13:00:00")
+    right = {("room_1", at), ("room_1", at + pd.Timedelta(seconds=5))}
+
+    def hint_of(answer):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_one_batch_prediction(answer, records, late_delay_s=90)
+        return str(failure.value)
+
+    assert "predicted_late_windows must be a set of (room_id, window_start) pairs" in hint_of(None)
+    # the lesson's answer: the replay equals the live table, nothing differs
+    lesson = hint_of(set())
+    assert "the lesson's replay" in lesson and "no watermark yet" in lesson and "the 1 readings" in lesson
+    assert "two windows" in hint_of({("room_1", at + pd.Timedelta(seconds=5))})  # one window per reading
+    out_of_order = right | {("room_1", at + pd.Timedelta(seconds=25)), ("room_1", at + pd.Timedelta(seconds=30))}
+    assert "Out-of-order readings" in hint_of(out_of_order)
+    assert "reference.on_time" in hint_of({("room_2", at)})
+    mistakes_module.check_one_batch_prediction(right, records, late_delay_s=90)
+    # window starts as aware datetimes (reference.window_starts gives those) are fine too
+    mistakes_module.check_one_batch_prediction(
+        [(room, start.tz_localize("UTC").to_pydatetime()) for room, start in right], records, late_delay_s=90
+    )
+    # a run without late readings: nothing differs, and an empty prediction is the right one
+    on_time = [r for r in records if r[2]["timestamp"] != _stamp(7.25)]
+    mistakes_module.check_one_batch_prediction(set(), on_time, late_delay_s=90)
+    assert "hold no reading the live job dropped" in str(
+        pytest.raises(AssertionError, mistakes_module.check_one_batch_prediction, right, on_time, 90).value
+    )
+
+
+def test_the_reference_keeps_the_late_readings_of_a_one_batch_query():
+    """keep_late: the late reading is kept (a repeat still is not); without it, only the live job's readings."""
+    records = _records_with_a_late_reading()
+    records.append(("t.room_1", len(records), dict(records[10][2])))  # a repeat of 13:00:05.000
+    live = [r["timestamp"] for r in reference.on_time(records)]
+    one_batch = [r["timestamp"] for r in reference.on_time(records, keep_late=True)]
+    assert _stamp(7.25) not in live and _stamp(7.25) in one_batch
+    assert len(one_batch) == len(live) + 1 == len(records) - 1
+    assert [r["timestamp"] for r in mistakes_module.dropped_as_late(records)] == [_stamp(7.25)]
+
+
 # ---------------------------------------------------------------- exercise 06, task 4: a replay start for one window
 
 
@@ -512,6 +572,54 @@ def test_the_lessons_windows_fail_the_tasks_that_ask_for_other_windows():
     for mistakes in ([window_length(20)], task_3_mistakes):
         with pytest.raises(AssertionError, match="your windows are 10 s long, not 20 s"):
             checks.expect_equal_frames(lessons, expected, key=["room_id", "window_start"], mistakes=mistakes)
+
+
+def _room_windows(*starts_s, at="2026-01-30 15:00:00", room="room_1", temperature=20.0):
+    begin = pd.Timestamp(at)
+    return pd.DataFrame(
+        {
+            "room_id": [room] * len(starts_s),
+            "window_start": [begin + pd.Timedelta(seconds=s) for s in starts_s],
+            "window_end": [begin + pd.Timedelta(seconds=s + 10) for s in starts_s],
+            "avg_temperature": [temperature] * len(starts_s),
+        }
+    )
+
+
+def test_a_colleagues_query_without_watermark_or_in_complete_or_update_mode_is_named():
+    """Exercise 03, task 2: readings up to 15:00:40; a 10 s watermark at 15:00:30 closes the windows 0-20."""
+    newest = datetime(2026, 1, 30, 15, 0, 40, tzinfo=timezone.utc)
+
+    def expected_of(final):
+        mark = pd.Timestamp(final).tz_convert(None)
+        return _room_windows(
+            *[s for s in range(0, 40, 5) if pd.Timestamp("2026-01-30 15:00:00") + pd.Timedelta(seconds=s + 10) <= mark]
+        )
+
+    def progress(watermark):
+        return {"eventTime": {"watermark": watermark}} if watermark else {"eventTime": {}}
+
+    right = _room_windows(0, 5, 10, 15, 20)
+
+    def hint_of(written, watermark):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_enriched_stream(written, progress(watermark), newest, expected_of)
+        return str(failure.value)
+
+    # the colleague's draft: no watermark, complete mode (every window, open ones too)
+    assert "no watermark" in hint_of(_room_windows(*range(0, 40, 5)), None)
+    assert "no watermark" in hint_of(_room_windows(*range(0, 40, 5)), "1970-01-01T00:00:00.000Z")
+    # the watermark set, but complete mode kept
+    complete = hint_of(_room_windows(*range(0, 40, 5)), "2026-01-30T15:00:30.000Z")
+    assert "3 windows written while still open" in complete and "complete mode" in complete
+    # update mode: the window 15:00:20 written once open, then again when final
+    update = pd.concat([right, _room_windows(20, temperature=19.0)])
+    assert "update mode" in hint_of(update, "2026-01-30T15:00:30.000Z")
+    # a watermark of another delay
+    assert "50 s behind the newest reading, not 10 s" in hint_of(_room_windows(), "2026-01-30T14:59:50.000Z")
+    # an empty result (a query that wrote nothing) never passes
+    assert "the result is empty" in hint_of(right.iloc[0:0], "2026-01-30T15:00:30.000Z")
+    mistakes_module.check_enriched_stream(right, progress("2026-01-30T15:00:30.000Z"), newest, expected_of)
 
 
 def test_the_lessons_processing_time_join_fails_the_event_time_task():
