@@ -186,14 +186,8 @@ def main() -> None:
             f"windows expected {len(expected):,}, in Delta {len(written):,}, missing {len(expected - set(written)):,}, "
             f"not expected {len(set(written) - expected):,}, written twice {sum(1 for n in written.values() if n > 1):,}"
         )
-        print(
-            f"lag at the end of publishing {lags[-1][1]:,} records; after "
-            + (
-                f"{caught_up_after:.0f} s more, {end_lag:,}"
-                if caught_up_after
-                else f"{args.catch_up:.0f} s, {end_lag:,}"
-            )
-        )
+        waited = args.catch_up if caught_up_after is None else caught_up_after
+        print(f"lag at the end of publishing {lags[-1][1]:,} records; {waited:.0f} s later, {end_lag:,}")
         print("micro-batch durations, in order (s): " + ", ".join(f"{d:.0f}" for d in durations))
         for name, values in samples.items():
             print(f"RSS {name:12s} start {values[0]:7.0f} MB, end {values[-1]:7.0f} MB, max {max(values):7.0f} MB")
