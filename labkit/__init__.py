@@ -24,8 +24,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     # MQTT -> Kafka
     "transport": ("bridge",),
     # Spark: the session, what a restart reads from a checkpoint, the streaming job, watching it,
-    # the Delta table's past, replays, the same windows computed in plain Python, the alert job,
-    # occupancy sessions, the 1- and 5-minute rollups and the data-quality watch beside it
+    # the Delta table's past, replays, the alert job, occupancy sessions, the 1- and 5-minute
+    # rollups and the data-quality watch beside it
     "processing": (
         "spark",
         "checkpoints",
@@ -33,12 +33,14 @@ PARTS: dict[str, tuple[str, ...]] = {
         "watch",
         "lake",
         "replay",
-        "reference",
         "alerts",
         "sessions",
         "rollups",
         "quality",
     ),
+    # the same windows computed in plain Python from the raw records: the yardstick the tests, the
+    # lessons' checks and the exercises' hints hold the stream to (it never imports Spark)
+    "yardstick": ("reference",),
     # for the notebooks and exercises: hints, checks, the typical mistakes they recognise, pictures
     "notebook aids": ("hints", "checks", "mistakes", "viz"),
     # downstream of the job: its progress read from the checkpoint, the output topics consumed,

@@ -25,7 +25,8 @@ ALLOWED = {
     "source": {"foundation", "clients"},
     "transport": {"foundation", "clients"},
     "processing": {"foundation", "clients", "stack"},
-    "notebook aids": {"foundation"},
+    "yardstick": {"foundation", "clients"},
+    "notebook aids": {"foundation", "yardstick"},
     "downstream": {"foundation", "clients", "source"},
     "entry points": set(labkit.PARTS),
 }
