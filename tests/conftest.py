@@ -15,7 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Two test runs on one machine (say, two developers' checkouts) need different ports and
 # folders: LABKIT_TEST_INSTANCE=1 moves every port up by 100 and the state to .labkit-test-1.
-INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0"))
+# `make test` runs the tests in two processes (pytest-xdist's workers gw0 and gw1), each with a
+# stack of its own: worker N adds N to the instance, so gw1 of instance 0 is instance 1.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0")) + WORKER
 TEST_STATE = ROOT / (".labkit-test" + (f"-{INSTANCE}" if INSTANCE else ""))
 
 
@@ -155,6 +158,32 @@ def s3_server():
 def pytest_collection_modifyitems(items):
     on_the_shared_run = [item for item in items if "published" in getattr(item, "fixturenames", ())]
     items[:] = [item for item in items if item not in on_the_shared_run] + on_the_shared_run
+    # With two workers (`make test`, --dist loadgroup), a group runs in one worker, in this order:
+    # the shared run's tests on one stack; the s3a tests together, so that one of them downloads
+    # the hadoop-aws jars while the other waits, instead of two downloads into one cache.
+    for item in on_the_shared_run:
+        item.add_marker(pytest.mark.xdist_group("shared-run"))
+    for item in items:
+        if item.get_closest_marker("s3a"):
+            item.add_marker(pytest.mark.xdist_group("s3a"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Each notebook's wall time at the end of the run (issue 13's (e)), whichever worker ran it."""
+    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+    times = sorted(
+        (report.nodeid.split("[", 1)[1].rstrip("]"), report.duration)
+        for report in reports
+        if report.when == "call"
+        and report.nodeid.startswith("tests/test_notebooks.py::")
+        and "[" in report.nodeid
+        and report.duration > 5  # the executed notebooks; the static checks take milliseconds
+    )
+    if times:
+        terminalreporter.write_sep("=", "notebook wall times (papermill, small parameters)")
+        for name, seconds in times:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {name}")
+        terminalreporter.write_line(f"{sum(s for _, s in times):7.1f} s  total")
 
 
 PIPELINE_START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)

@@ -2,7 +2,8 @@
 
 * every notebook under ``notebooks/`` and ``solutions/`` is executed with papermill, with small
   parameters, against the session stack (the kernel inherits conftest's environment, so it
-  talks to the test brokers on ports 21883/29092); each one's wall time is printed at the end;
+  talks to the test brokers on ports 21883/29092); each one's wall time is printed at the end
+  (conftest's terminal summary);
 * lesson 05 runs again on a compose-shaped stack: an ``s3a://`` lake and a Spark cluster;
 * ``exercises/`` is exactly what ``tools/make_exercises.py`` writes from ``solutions/``;
 * an unmodified exercise stops at its first TODO cell, with the friendly ``TodoError``: shown
@@ -25,7 +26,6 @@ import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -41,7 +41,6 @@ COMMITTED = LESSONS + SOLUTIONS + EXERCISES
 SMALL_PARAMETERS = {"minutes": 1}
 
 KERNEL = "python3"
-TIMES: dict[str, float] = {}
 
 
 def _name(path: Path) -> str:
@@ -83,40 +82,21 @@ def kernel(tmp_path_factory):
         os.environ["JUPYTER_PATH"] = previous
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report_times(request):
-    """Print each notebook's wall time at the end of the module (also with ``-q``)."""
-    yield
-    if not TIMES:
-        return
-    lines = ["", "notebook wall times:"] + [f"  {seconds:6.1f} s  {name}" for name, seconds in TIMES.items()]
-    lines.append(f"  {sum(TIMES.values()):6.1f} s  total")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled():  # show them even when pytest captures output
-        print("\n".join(lines))
-
-
-def execute(path: Path, output: Path, kernel_name: str, label: str = ""):
+def execute(path: Path, output: Path, kernel_name: str):
     """Run ``path`` with papermill into ``output``, with the small parameters it declares."""
     import papermill
 
     declared = papermill.inspect_notebook(str(path))
     parameters = {k: v for k, v in SMALL_PARAMETERS.items() if k in declared}
-    began = time.monotonic()
-    try:
-        papermill.execute_notebook(
-            str(path),
-            str(output),
-            kernel_name=kernel_name,
-            cwd=str(path.parent),
-            parameters=parameters,
-            progress_bar=False,
-            execution_timeout=600,
-        )
-    finally:
-        name = _name(path) + (f" ({label})" if label else "")
-        TIMES[name] = time.monotonic() - began
-        print(f"{name}: {TIMES[name]:.1f} s")
+    papermill.execute_notebook(
+        str(path),
+        str(output),
+        kernel_name=kernel_name,
+        cwd=str(path.parent),
+        parameters=parameters,
+        progress_bar=False,
+        execution_timeout=600,
+    )
 
 
 # ---------------------------------------------------------------- (a) every notebook runs green
@@ -156,7 +136,7 @@ def test_lesson_runs_unchanged_on_a_compose_shaped_stack(path, stack, kernel, s3
     monkeypatch.setenv("LABKIT_SPARK_MASTER", master)
     try:
         stack_module.up(stack, spark_cluster=True)
-        execute(path, tmp_path / path.name, kernel, label="s3a lake, Spark cluster")
+        execute(path, tmp_path / path.name, kernel)
         cluster = stack_module.spark_master_state("127.0.0.1", stack.spark_master_ui_port) or {}
     finally:
         stack_module.down(stack, only=["spark-worker", "spark-master"])
