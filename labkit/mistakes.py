@@ -13,6 +13,10 @@ Two kinds of functions:
 * *checks* of answers that are not a table (a number chosen, a function written): they raise
   the same ``AssertionError`` with a hint as :mod:`labkit.checks` does, or print ``OK``.
 
+A function the learner writes is judged by what it does: :func:`try_batch_writer` calls a
+``foreachBatch`` writer as a query's life would (a replay, a restart) and returns plain values,
+which :func:`check_batch_writer` judges; the same trial shows the colleague's draft failing.
+
 ``tests/test_checks.py`` feeds each of them the wrong answer it is meant to recognise.
 """
 
