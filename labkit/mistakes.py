@@ -412,6 +412,8 @@ def try_batch_writer(make_batch_writer, sample, table_path: str, app_id: str, me
 
     batch = sample.where(F.udf(count_row, "boolean")(F.col("room_id")))
     n, messages_before = sample.count(), messages_now()
+    if n == 0:
+        raise ValueError("try_batch_writer needs a sample with rows: an empty batch tells nothing")
     writers, steps, version = {}, [], -1
     for who, batch_id in WRITER_TRIAL:
         if who not in writers:
