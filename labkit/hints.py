@@ -44,13 +44,19 @@ NUDGES = {
     "it is final, and what does that mode need from the readings, and where?",
     "03-3": "A window must match exactly one version of its room: the same room, and a period that contains "
     "the window's start. The periods are half-open.",
-    "04-1": "Delta can skip a write it has already seen if the write says who wrote it and which batch it "
-    "was. Kafka's sink has no such option: there the batch is simply sent again.",
-    "04-2": "A foreachBatch query: the function goes in .foreachBatch(...), the checkpoint in an option.",
+    "04-1": "Read the trial's table row by row: which calls added rows although the batch was there already? "
+    "Their txn column says under which app id and version Delta filed each write: which of the two must stay the "
+    "same for a replay, even after a restart (a writer made anew), and what does Spark pass that already is? Then "
+    "the `computed` column: how often does Spark compute a batch that is not kept in memory? And a write that fails "
+    "halfway: what is then left undone?",
+    "04-2": "Compare the draft's txn column for the two wings. Delta skips a write whose txnVersion is not above the "
+    "highest it has from the same txnAppId: what happens to the second wing's batch 0, 1, 2...? Which ids does "
+    "each query need: shared, or its own, and stable across restarts of the query?",
     "04-3": "Which of the two sinks can recognise a batch it has already written? Look at what the writer passes "
     "to each.",
-    "04-4": "A batch read of Kafka between two sets of offsets, then from_json on the value. Repeated windows "
-    "carry the same Kafka key.",
+    "04-4": "Two things. Where does the draft start reading, whatever `since` says? And what does its "
+    "dropDuplicates compare: a replayed window's message and its repeat have the same key and value, but are they "
+    "the same Kafka record (offset, timestamp)?",
     "05-1": "Open the JSON file of version 0 in _delta_log/: one of its lines is a `txn` action. Which of its "
     "fields is the micro-batch id? Then read the table *as of* that version.",
     "05-2": "You captured `history` in the setup, before the overwrite. Its newest version is the table as "
@@ -74,6 +80,9 @@ NUDGES = {
     "the same command) until it has caught up. Both, in that order.",
     "08-1": "From the measured numbers: how long does a batch of N records take? The latency target limits "
     "the batch duration plus the wait for the next trigger.",
+    "09-1": "Try every candidate as every room's spike_delta_c with the detectors in plain Python, as lesson 09's "
+    "tuning table did, and score each run against the labels: which candidates raise only alerts that match a "
+    "label, and of those, which still find the spike? The smallest of them.",
     "10-1": "from_json with the raw schema; a timestamp that comes out null was written in another format than "
     "from_json expected (it takes options).",
     "10-2": "Lesson 02's windows and lesson 04's pipeline: the watermark first, then the repeats dropped by a "

@@ -13,6 +13,10 @@ Two kinds of functions:
 * *checks* of answers that are not a table (a number chosen, a function written): they raise
   the same ``AssertionError`` with a hint as :mod:`labkit.checks` does, or print ``OK``.
 
+A function the learner writes is judged by what it does: :func:`try_batch_writer` calls a
+``foreachBatch`` writer as a query's life would (a replay, a restart) and returns plain values,
+which :func:`check_batch_writer` judges; the same trial shows the colleague's draft failing.
+
 ``tests/test_checks.py`` feeds each of them the wrong answer it is meant to recognise.
 """
 
@@ -57,12 +61,13 @@ def window_length(seconds: int):
     return recognise
 
 
-def reads_other_runs(first: datetime, last: datetime, count: str = "readings"):
+def reads_other_runs(first: datetime, last: datetime, count: str = "readings", what: str = "readings"):
     """Recognise a stream that read what other runs left in Kafka (no starting offsets).
 
     Its windows lie outside this run's readings (``first`` to ``last``, event time), or, for a
     run with the same times before, hold more readings than this run sent. Neither has to do
-    with the watermark.
+    with the watermark. ``what`` the stream reads: ``"windows"`` for a consumer of the
+    downsampled topics.
     """
 
     def recognise(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
@@ -85,9 +90,9 @@ def reads_other_runs(first: datetime, last: datetime, count: str = "readings"):
         if too_many:
             seen.append("windows with more readings than this run sent")
         return (
-            f"your stream read readings of other runs: {' and '.join(seen)}. A Kafka stream reads from where it "
-            "is told to start; told nothing, it starts at the topics' beginning. Tell it where this run's "
-            "readings begin (its starting offsets)"
+            f"your stream read {what} of other runs: {' and '.join(seen)}. A Kafka stream reads from where it "
+            f"is told to start; told nothing, it starts at the topics' beginning. Tell it where this run's "
+            f"{what} begin (its starting offsets)"
         )
 
     return recognise
@@ -366,6 +371,231 @@ def check_replay_prediction(
         )
         checks.fail(f"the topics hold {messages} messages after the replay, you predicted {predicted_messages}", hint)
     checks.passed(f"predicted: Delta {rows} rows (the batch skipped), the topics {messages} messages (sent again)")
+
+
+# ---------------------------------------------------------------- exercise 04: a writer, two queries, a consumer
+
+#: The calls of :func:`try_batch_writer`: a writer's life in short. Batch 0, then batch 0 again (a
+#: crash before the checkpoint's commit), then a restarted job (a writer made anew, same app id)
+#: replaying batch 0 again, then its next batch.
+WRITER_TRIAL = (("first writer", 0), ("first writer", 0), ("restarted writer", 0), ("restarted writer", 1))
+
+
+def _delta_state(spark, table_path: str) -> tuple[int, int, tuple | None]:
+    """``(rows, newest version, (txnAppId, txnVersion) of that version or None)``; ``(0, -1, None)``: no table."""
+    try:
+        version = spark.sql(f"DESCRIBE HISTORY delta.`{table_path}` LIMIT 1").first().version
+    except Exception:  # no table yet: the writer wrote nothing
+        return 0, -1, None
+    rows = spark.read.format("delta").load(table_path).count()
+    txn = spark.read.json(f"{table_path}/_delta_log/{version:020d}.json").where("txn IS NOT NULL").first()
+    return rows, version, (txn.txn.appId, txn.txn.version) if txn else None
+
+
+def try_batch_writer(make_batch_writer, sample, table_path: str, app_id: str, messages_now) -> dict:
+    """Exercise 04, task 1: run a ``make_batch_writer`` through :data:`WRITER_TRIAL`, then a batch Delta refuses.
+
+    ``sample`` is a batch of windows; ``table_path`` an empty scratch table; ``messages_now()``
+    the messages the downsampled topics hold now. Returns plain values for
+    :func:`check_batch_writer`: per call the table's rows, the messages sent so far, how many
+    times the batch was computed, and the ``txn`` of the Delta commit it made (None: none, or a
+    commit without a txn); then whether the refused batch raised and was left cached.
+    """
+    from pyspark.sql import functions as F
+
+    spark = sample.sparkSession
+    computed = spark.sparkContext.accumulator(0)
+
+    def count_row(_):  # runs once per row each time Spark computes the batch
+        computed.add(1)
+        return True
+
+    batch = sample.where(F.udf(count_row, "boolean")(F.col("room_id")))
+    n, messages_before = sample.count(), messages_now()
+    if n == 0:
+        raise ValueError("try_batch_writer needs a sample with rows: an empty batch tells nothing")
+    writers, steps, version = {}, [], -1
+    for who, batch_id in WRITER_TRIAL:
+        if who not in writers:
+            writers[who] = make_batch_writer(table_path, app_id)
+        computed_before = computed.value
+        writers[who](batch, batch_id)
+        rows, newest, txn = _delta_state(spark, table_path)
+        steps.append(
+            {
+                "writer": who,
+                "batch_id": batch_id,
+                "rows": rows,
+                "messages": messages_now() - messages_before,
+                "computed": (computed.value - computed_before) / n,
+                "committed": newest > version,
+                "txn": txn if newest > version else None,
+            }
+        )
+        version = newest
+    refused = batch.withColumn("firmware", F.lit(2))  # a column the table does not have: Delta refuses it
+    try:
+        writers["restarted writer"](refused, 2)
+        raised = False
+    except Exception:
+        raised = True
+    return {
+        "rows_per_batch": n,
+        "steps": steps,
+        "refused_raised": raised,
+        "refused_cached": refused.storageLevel.useMemory or refused.storageLevel.useDisk,
+    }
+
+
+def check_batch_writer(trial: dict) -> None:
+    """Exercise 04, task 1: the colleague's writer fixed, judged from :func:`try_batch_writer`'s trial.
+
+    Each mistake is recognised by what it does: rows doubled by a replay (no txn, a txnVersion
+    that is not the batch id, a txnAppId that changes), a new batch skipped, the batch computed
+    once per use, an error swallowed, a failed batch left in memory.
+    """
+    n, (first, again, restarted, new) = trial["rows_per_batch"], trial["steps"]
+    if first["rows"] != n:
+        checks.fail(
+            f"after batch 0 the table holds {first['rows']} rows, expected the batch's {n}",
+            "the writer must append the batch to the Delta table at table_path",
+        )
+    if first["messages"] != n:
+        checks.fail(
+            f"batch 0 sent {first['messages']} messages to the downsampled topics, expected {n}",
+            "the writer must send the batch to Kafka too (pipeline.to_kafka_messages, the Kafka sink)",
+        )
+    txn = first["txn"]
+    if again["rows"] > n:
+        if txn is None:
+            hint = (
+                "the Delta write carries no txnAppId and txnVersion: nothing tells Delta which writer and which "
+                "batch it is, so it appends the replay"
+            )
+        elif again["txn"] and again["txn"][0] != txn[0]:
+            hint = (
+                f"txnAppId changed from {txn[0]!r} to {again['txn'][0]!r} between two calls of the same writer: Delta "
+                "recognises a replay only under the same txnAppId"
+            )
+        else:
+            written = [s["txn"][1] for s in (first, again) if s["txn"]]
+            hint = (
+                f"batch 0 was written with txnVersion {' then '.join(map(str, written))}: txnVersion is not the batch "
+                "id Spark passes (a count of the writer's own calls?). A replayed batch must carry the same number"
+            )
+        checks.fail(f"batch 0 written again by the same writer: {again['rows']} rows, expected {n}", hint)
+    if restarted["rows"] > n:
+        hint = (
+            f"the restarted writer wrote with txnAppId {restarted['txn'][0]!r}, the first one with {txn[0]!r}: the "
+            "app id is made anew each time the writer is made (a uuid, the time), so after a restart Delta takes the "
+            "replay for another writer's batch. It must be the same for every run of the query: app_id, as given"
+            if restarted["txn"] and txn and restarted["txn"][0] != txn[0]
+            else "the restarted writer did not recognise batch 0: txnAppId and txnVersion must not depend on the "
+            "writer object (the app_id given, the batch id given)"
+        )
+        checks.fail(f"batch 0 replayed by a restarted writer: {restarted['rows']} rows, expected {n}", hint)
+    if new["rows"] != 2 * n:
+        hint = "batch 1 is a new batch: only a batch id Delta already has from this txnAppId may be skipped"
+        if new["rows"] == n and txn:
+            hint = (
+                "batch 1 was skipped: Delta skips every txnVersion not above the highest it has from this txnAppId, "
+                "so txnVersion must be the batch id Spark passes"
+                + (
+                    f" (yours was {n} for batch 0: the batch's row count?)"
+                    if txn[1] == n
+                    else f" (yours was {txn[1]} for batch 0, and not above it for batch 1)"
+                )
+            )
+        checks.fail(f"after batch 1 the table holds {new['rows']} rows, expected {2 * n}", hint)
+    times = max(s["computed"] for s in trial["steps"])
+    if times > 1.5:
+        checks.fail(
+            f"one call of the writer computed the batch {times:g} times",
+            "the writer counts the batch and writes it twice: without persist() Spark computes it again for each "
+            "(in a stream: reads Kafka and runs the aggregation again). Persist it first, count it once",
+        )
+    if not trial["refused_raised"]:
+        checks.fail(
+            "a batch Delta refused did not stop the writer",
+            "a writer that catches the error and returns tells Spark the batch is done: the checkpoint commits it, "
+            "and its windows are lost. Let the error through",
+        )
+    if trial["refused_cached"]:
+        checks.fail(
+            "the batch Delta refused is still in memory after the writer failed",
+            "unpersist() after the writes is skipped when one of them fails: free the batch in a `finally`",
+        )
+    checks.passed(
+        f"batch 0 written once ({n} rows) through a replay and a restart, batch 1 written, Kafka sent each time, the "
+        "batch computed once per call, a failed batch raised and freed"
+    )
+
+
+def check_wing_writes(got: pd.DataFrame, expected: pd.DataFrame, app_ids, query_ids: dict) -> None:
+    """Exercise 04, task 2: two queries (one per wing) into one Delta table, each window once.
+
+    ``app_ids``: the distinct txnAppIds of the table's commits; ``query_ids``: wing -> the id of
+    the query that wrote it (the id a checkpoint keeps: one checkpoint, one id).
+    """
+    if len(set(query_ids.values())) < len(query_ids):
+        checks.fail(
+            f"the wings' queries have the same id {next(iter(query_ids.values()))}: they ran on one checkpoint",
+            "a checkpoint belongs to one query (it keeps that query's id, offsets and state): the second wing "
+            "resumed the first's, as in the lesson's single query. Give each query its own checkpoint",
+        )
+    app_ids = sorted({a for a in app_ids if a is not None})
+
+    def one_writer_for_two(got_rows, want_rows):
+        if len(app_ids) != 1 or len(query_ids) < 2:
+            return None
+        key = ["room_id", "window_start"]
+        missing = want_rows.merge(got_rows[key], on=key, how="left", indicator=True).query("_merge == 'left_only'")
+        if missing.empty:
+            return None
+        return (
+            f"both queries write with the one txnAppId {app_ids[0]!r}; {len(missing)} windows are missing, of rooms "
+            f"{sorted(missing['room_id'].unique())}. Delta skips a txnVersion not above the highest it has from that "
+            "app id, and the second query's batch ids (0, 1, ...) were all seen already from the first. Each "
+            "query needs its own txnAppId"
+        )
+
+    checks.expect_equal_frames(
+        got,
+        expected,
+        key=["room_id", "window_start"],
+        what="windows in Delta",
+        hint="each wing's query writes its rooms' windows, with the writer of task 1",
+        mistakes=[one_writer_for_two],
+    )
+    checks.expect(
+        len(app_ids) == len(query_ids),
+        f"{len(query_ids)} queries wrote with {len(query_ids)} txnAppIds",
+        hint=f"the table's commits carry {len(app_ids)} txnAppIds: one per query, the same for each of its batches "
+        "(a replay must find its batch under the same id)",
+    )
+
+
+def repeats_kept(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
+    """Exercise 04, task 4: recognise a consumer that kept the replayed windows (each window once is asked)."""
+    key = [c for c in ("room_id", "window_start") if c in got.columns]
+    if got.empty or len(key) < 2 or not got.duplicated(key).any():
+        return None
+    return (
+        f"{int(got.duplicated(key).sum())} windows are there more than once: a replayed batch's repeats are other "
+        "Kafka records (another offset, another timestamp), so dropping duplicate *records* keeps them. A repeat "
+        "carries the same key: keep one message per key"
+    )
+
+
+def check_consumer_start(read_after_end: int) -> None:
+    """Exercise 04, task 4: ``consume(since)`` with ``since`` = the topics' end must read nothing."""
+    if read_after_end:
+        checks.fail(
+            f"consume(since) with since = where the topics end now returned {read_after_end} windows",
+            "it reads the topics from their beginning (startingOffsets earliest): other runs' windows, and this "
+            "run's twice. Start at `since`",
+        )
+    checks.passed("consume(since) reads nothing written before since")
 
 
 # ---------------------------------------------------------------- exercise 06: a replay in one micro-batch
@@ -813,3 +1043,41 @@ def counted_twice(column: str = "motion_events"):
         )
 
     return recognise
+
+
+def check_quiet_limit(quiet_limit, outcomes: dict, default_limit: float) -> None:
+    """Exercise 09, task 1: the smallest candidate ``spike_delta_c`` with no false alert that still finds the spike.
+
+    ``outcomes``: candidate -> ``(false alerts raised, spike found)``, from the detectors in plain
+    Python (``alerts.watch_readings``); ``default_limit``: the thresholds table's value, the one
+    lesson 09 runs with (and shows finding the spike, on its own readings).
+    """
+    if quiet_limit not in outcomes:
+        checks.fail(
+            f"quiet_limit = {quiet_limit!r} is not one of the candidates {sorted(outcomes)}",
+            "try each candidate as every room's spike_delta_c, and keep one of them",
+        )
+    quiet = [limit for limit in sorted(outcomes) if outcomes[limit][0] == 0 and outcomes[limit][1]]
+    false_alerts, found = outcomes[quiet_limit]
+    if quiet and quiet_limit == quiet[0]:
+        checks.passed(f"quiet_limit {quiet_limit:g}: no false alert, the spike found, and no smaller candidate does it")
+        return
+    if false_alerts:
+        checks.fail(
+            f"at spike_delta_c {quiet_limit:g} the detectors raise {false_alerts} alerts that match no label",
+            "a band that tight takes a room's ordinary wobbles for spikes: a quiet building needs a wider one",
+        )
+    if not found:
+        checks.fail(
+            f"at spike_delta_c {quiet_limit:g} the spike is not found",
+            "the band is wider than the spike itself: a quiet building that hears nothing is not the answer",
+        )
+    hint = (
+        f"{quiet_limit:g} is the thresholds table's default, the one lesson 09 runs with: it finds the spike there "
+        "and here, but the task asks for the smallest quiet candidate"
+        if quiet_limit == default_limit
+        else "a smaller candidate is quiet too: the tighter the band, the smaller the spike it hears"
+    )
+    checks.fail(
+        f"quiet_limit = {quiet_limit:g}: no false alert and the spike found, but {quiet[0]:g} does as well", hint
+    )

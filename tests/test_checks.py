@@ -684,3 +684,207 @@ def test_minutes_summed_from_overlapping_windows_are_named():
             hint="the task's hint",
             mistakes=[mistakes_module.counted_twice("motion_events")],
         )
+
+
+# ---------------------------------------------------------------- exercise 04: a writer, two queries, a consumer
+
+
+def _step(writer, batch_id, rows, messages, txn=None, computed=1.0):
+    return {
+        "writer": writer,
+        "batch_id": batch_id,
+        "rows": rows,
+        "messages": messages,
+        "computed": computed,
+        "committed": txn is not None,
+        "txn": txn,
+    }
+
+
+def _trial(rows, txns, computed=1.0, raised=True, cached=False, n=10, messages=None):
+    """A trial of mistakes.try_batch_writer, as plain values: rows and txn after each of its four calls."""
+    messages = messages or [n, 2 * n, 3 * n, 4 * n]
+    calls = mistakes_module.WRITER_TRIAL
+    steps = [_step(w, b, r, m, t, computed) for (w, b), r, m, t in zip(calls, rows, messages, txns)]
+    return {"rows_per_batch": n, "steps": steps, "refused_raised": raised, "refused_cached": cached}
+
+
+_RIGHT_TXNS = [("job", 0), None, None, ("job", 1)]  # batch 0, two replays skipped, batch 1
+
+
+def _writer_hint(trial):
+    with pytest.raises(AssertionError) as failure:
+        mistakes_module.check_batch_writer(trial)
+    return str(failure.value)
+
+
+def test_each_mistake_of_the_colleagues_writer_is_named():
+    """Exercise 04, task 1: batches of 10 windows; batch 0, batch 0 again, a restarted writer's batch 0, batch 1."""
+    right = _trial([10, 10, 10, 20], _RIGHT_TXNS)
+    mistakes_module.check_batch_writer(right)
+    # the empty answer: a writer that writes nothing
+    assert "after batch 0 the table holds 0 rows" in _writer_hint(_trial([0] * 4, [None] * 4, messages=[0] * 4))
+    assert "send the batch to Kafka too" in _writer_hint(_trial([10, 10, 10, 20], _RIGHT_TXNS, messages=[0] * 4))
+    # the colleague's draft: a counter for txnVersion, a uuid in txnAppId, no persist (the counter shows first)
+    draft = _trial([10, 20, 30, 40], [("job-1a", 0), ("job-1a", 1), ("job-2b", 0), ("job-2b", 1)], computed=3.0)
+    assert "written with txnVersion 0 then 1" in _writer_hint(draft) and "not the batch id" in _writer_hint(draft)
+    # the counter fixed, the uuid kept: the restarted writer's replay is new to Delta
+    uuid_app_id = _trial([10, 10, 20, 30], [("job-1a", 0), None, ("job-2b", 0), ("job-2b", 1)], computed=3.0)
+    hint = _writer_hint(uuid_app_id)
+    assert "restarted writer wrote with txnAppId 'job-2b', the first one with 'job-1a'" in hint and "uuid" in hint
+    # both fixed, still not persisted: computed for the count, for Kafka and for Delta
+    assert "computed the batch 3 times" in _writer_hint(_trial([10, 10, 10, 20], _RIGHT_TXNS, computed=3.0))
+    # persisted, but unpersist() not in a finally; and an error swallowed
+    assert "free the batch in a `finally`" in _writer_hint(_trial([10, 10, 10, 20], _RIGHT_TXNS, cached=True))
+    assert "its windows are lost" in _writer_hint(_trial([10, 10, 10, 20], _RIGHT_TXNS, raised=False))
+    # no txn at all: every replay appended
+    assert "carries no txnAppId and txnVersion" in _writer_hint(_trial([10, 20, 30, 40], [None] * 4))
+    # txnVersion = the batch's row count: replays skipped, but batch 1 (10 rows too) as well
+    count_version = _trial([10, 10, 10, 10], [("job", 10), None, None, None])
+    assert "batch 1 was skipped" in _writer_hint(count_version) and "row count" in _writer_hint(count_version)
+    # a constant txnVersion: every later batch skipped
+    constant = _trial([10, 10, 10, 10], [("job", 0), None, None, None])
+    assert "batch 1 was skipped" in _writer_hint(constant) and "yours was 0 for batch 0" in _writer_hint(constant)
+
+
+def _wing_windows(room, *starts_s):
+    return _room_windows(*starts_s, room=room)
+
+
+def test_two_queries_with_one_txn_app_id_or_one_checkpoint_are_named():
+    """Exercise 04, task 2: room_1 is the west wing, room_5 the east; west ran first."""
+    expected = pd.concat([_wing_windows("room_1", 0, 5, 10), _wing_windows("room_5", 0, 5, 10)], ignore_index=True)
+    ids = {"west": "q-west", "east": "q-east"}
+
+    def hint_of(got, app_ids, query_ids=ids):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_wing_writes(got, expected, app_ids, query_ids)
+        return str(failure.value)
+
+    # the colleague's draft: one txnAppId for both, so Delta skipped east's batches
+    one_id = hint_of(expected.iloc[:3], ["exercise04_telemetry"] * 4)
+    assert "both queries write with the one txnAppId 'exercise04_telemetry'" in one_id and "['room_5']" in one_id
+    # the lesson's own query for both wings: one name, one checkpoint, so one query id
+    assert "they ran on one checkpoint" in hint_of(expected, ["a", "b"], {"west": "q-1", "east": "q-1"})
+    # a txnAppId that changes with each batch: the windows are right, a replay would not be recognised
+    assert "one per query, the same for each of its batches" in hint_of(expected, ["a", "b", "c", "d", None])
+    assert "the result is empty" in hint_of(expected.iloc[0:0], [])  # the empty answer
+    mistakes_module.check_wing_writes(expected, expected, ["west", "west", "east", None], ids)
+
+
+def test_a_consumer_that_keeps_repeats_or_reads_other_runs_is_named():
+    """Exercise 04, task 4: three windows of this run at 16:00; a replayed batch repeats one of them."""
+    delta = _room_windows(0, 5, 10, at="2026-01-30 16:00:00")
+    first, last = datetime(2026, 1, 30, 16, tzinfo=timezone.utc), datetime(2026, 1, 30, 16, 0, 20, tzinfo=timezone.utc)
+    recognisers = [mistakes_module.repeats_kept, reads_other_runs(first, last, what="windows")]
+
+    def hint_of(got):
+        with pytest.raises(AssertionError) as failure:
+            checks.expect_equal_frames(
+                got, delta, key=["room_id", "window_start"], hint="the task's hint", mistakes=recognisers
+            )
+        return str(failure.value).split("hint: ", 1)[1]
+
+    # the draft's dropDuplicates over the whole Kafka record: the repeat has another offset, it stays
+    assert "dropping duplicate *records* keeps them" in hint_of(pd.concat([delta, delta.iloc[:1]]))
+    # startingOffsets earliest: another lesson's windows (12:00) too
+    other = hint_of(pd.concat([_room_windows(0, 5, at="2026-01-30 12:00:00"), delta]))
+    assert "your stream read windows of other runs" in other and "starting offsets" in other
+    assert hint_of(delta.iloc[0:0]) == "the task's hint"  # the empty answer fails, on the task's hint
+    checks.expect_equal_frames(delta, delta, key=["room_id", "window_start"], mistakes=recognisers)
+    with pytest.raises(AssertionError, match="returned 12 windows(.|\n)*startingOffsets earliest"):
+        mistakes_module.check_consumer_start(12)
+    mistakes_module.check_consumer_start(0)
+    # the lesson's consumer (section 8): the messages as read, with their topic, offset and key, repeats kept
+    lessons = delta.assign(topic="telemetry.room_1.downsampled", offset=range(3), key="k")
+    with pytest.raises(AssertionError, match="exactly the columns"):
+        checks.expect_columns(lessons, list(delta.columns), exact=True)
+
+
+@pytest.mark.services
+@pytest.mark.spark
+def test_the_writer_trial_sees_the_colleagues_mistakes_in_delta_and_kafka(spark, settings, tmp_path):
+    """Exercise 04, task 1, for real: the notebook's draft writer and its solution, through the trial's calls."""
+    import uuid
+
+    import nbformat
+
+    from labkit import names, pipeline, schema, topics
+
+    cells = nbformat.read(hints.SOLUTIONS / "04_sinks.ipynb", as_version=4).cells
+    draft = next(c.source for c in cells if "def make_batch_writer_draft" in c.source).split("\n\nfirst_windows")[0]
+    fixed = hints.solution_regions(next(c.source for c in cells if 'checks.task("04-1")' in c.source))[0]
+    namespace = {"uuid": uuid, "pipeline": pipeline, "s": settings}
+    exec(draft, namespace)  # the colleague's writer, as the exercise shows it
+    exec(fixed, namespace)  # the solution's
+
+    def persists_without_finally(table_path, app_id):
+        def write(batch, batch_id):
+            batch.persist()
+            batch.count()
+            batch.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id).save(
+                table_path
+            )
+            pipeline.to_kafka_messages(batch).write.format("kafka").option(
+                "kafka.bootstrap.servers", settings.kafka_bootstrap
+            ).save()
+            batch.unpersist()
+
+        return write
+
+    topic = names.downsampled_topic("room_1")
+    topics.ensure_topics([topic])
+    values = {"string": "room_1", "int": 1, "double": 20.5, "bigint": 3, "timestamp": None}  # by column type
+    rows = []
+    for second in (0, 5, 10):
+        start = datetime(2026, 1, 30, 16, 0, second)
+        row = [values[f.dataType.simpleString()] for f in schema.aggregate_spark_schema()]
+        row[:2] = [start, start + pd.Timedelta(seconds=10)]
+        rows.append(tuple(row))
+    sample = spark.createDataFrame(rows, schema.aggregate_spark_schema())
+
+    def trial(make, name):
+        return mistakes_module.try_batch_writer(
+            make, sample, str(tmp_path / name), "check", lambda: topics.end_offsets([topic])[topic]["0"]
+        )
+
+    drafted = trial(namespace["make_batch_writer_draft"], "draft")
+    assert [s["rows"] for s in drafted["steps"]] == [3, 6, 9, 12]
+    assert [s["computed"] for s in drafted["steps"]] == [3.0] * 4, "counted, sent to Kafka, written to Delta"
+    assert drafted["steps"][2]["txn"][0] != drafted["steps"][0]["txn"][0], "a new uuid for the restarted writer"
+    assert "txnVersion 0 then 1" in _writer_hint(drafted)
+    no_finally = trial(persists_without_finally, "no_finally")
+    assert no_finally["refused_raised"] and no_finally["refused_cached"]
+    assert "free the batch in a `finally`" in _writer_hint(no_finally)
+    solved = trial(namespace["make_batch_writer"], "solved")
+    assert [s["rows"] for s in solved["steps"]] == [3, 3, 3, 6] and [s["messages"] for s in solved["steps"]] == [
+        3,
+        6,
+        9,
+        12,
+    ]
+    mistakes_module.check_batch_writer(solved)
+
+
+def test_the_lessons_default_spike_threshold_is_not_the_smallest_quiet_one():
+    """Exercise 09, task 1, with the outcomes of the exercise's own readings (seed 19): 0.3 is the answer.
+
+    Lesson 09 runs with the thresholds table's spike_delta_c (4.0 for an open office) and shows it
+    finding the spike; here too it is quiet and finds it, but the task asks for the smallest quiet
+    candidate, which is another one.
+    """
+    outcomes = {0.1: (1, True), 0.2: (1, True), 0.3: (0, True), 0.5: (0, True), 1.0: (0, True), 4.0: (0, True)}
+
+    def hint_of(answer, found=outcomes):
+        with pytest.raises(AssertionError) as failure:
+            mistakes_module.check_quiet_limit(answer, found, default_limit=4.0)
+        return str(failure.value)
+
+    lesson = hint_of(4.0)  # the lesson's own threshold
+    assert "the thresholds table's default, the one lesson 09 runs with" in lesson and "smallest" in lesson
+    assert "a smaller candidate is quiet too" in hint_of(1.0)
+    assert "raise 1 alerts that match no label" in hint_of(0.2)
+    assert "the spike is not found" in hint_of(4.0, {**outcomes, 4.0: (0, False)})
+    assert "not one of the candidates" in hint_of(None)  # the empty answer
+    assert "not one of the candidates" in hint_of(3.0)  # one of the lesson's spike_limits, not the task's
+    mistakes_module.check_quiet_limit(0.3, outcomes, default_limit=4.0)
