@@ -168,16 +168,26 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group("s3a"))
 
 
+#: The tests that execute a whole lesson or solution (tests/test_notebooks.py).
+EXECUTED_NOTEBOOKS = (
+    "tests/test_notebooks.py::test_notebook_runs[",
+    "tests/test_notebooks.py::test_lesson_runs_unchanged_on_a_compose_shaped_stack[",
+)
+
+
+def _notebook_label(nodeid: str) -> str:
+    """``...::test_notebook_runs[notebooks/02_windowing.ipynb]`` -> ``notebooks/02_windowing.ipynb``."""
+    name = nodeid.split("[", 1)[1].rstrip("]")
+    return f"{name} (s3a lake, Spark cluster)" if "compose_shaped" in nodeid else name
+
+
 def pytest_terminal_summary(terminalreporter):
     """Each notebook's wall time at the end of the run (issue 13's (e)), whichever worker ran it."""
     reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
     times = sorted(
-        (report.nodeid.split("[", 1)[1].rstrip("]"), report.duration)
+        (_notebook_label(report.nodeid), report.duration)
         for report in reports
-        if report.when == "call"
-        and report.nodeid.startswith("tests/test_notebooks.py::")
-        and "[" in report.nodeid
-        and report.duration > 5  # the executed notebooks; the static checks take milliseconds
+        if report.when == "call" and report.nodeid.startswith(EXECUTED_NOTEBOOKS)
     )
     if times:
         terminalreporter.write_sep("=", "notebook wall times (papermill, small parameters)")
