@@ -31,12 +31,8 @@ demo: setup
 	$(BIN)/labkit doctor --for embedded
 	$(BIN)/labkit demo
 
-# Two workers (pytest-xdist), each with its own brokers and Spark (conftest.py): much of a test's
-# time is spent waiting on micro-batches, so two at a time on 2 cores took 28 minutes instead of
-# 34 (README, "Tests"). TEST_WORKERS=0 runs everything in one process, in order.
-TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/python bench/stack.py

@@ -15,10 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Two test runs on one machine (say, two developers' checkouts) need different ports and
 # folders: LABKIT_TEST_INSTANCE=1 moves every port up by 100 and the state to .labkit-test-1.
-# `make test` runs the tests in two processes (pytest-xdist's workers gw0 and gw1), each with a
-# stack of its own: worker N adds N to the instance, so gw1 of instance 0 is instance 1.
-WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0")) + WORKER
+INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0"))
 TEST_STATE = ROOT / (".labkit-test" + (f"-{INSTANCE}" if INSTANCE else ""))
 
 
@@ -158,14 +155,6 @@ def s3_server():
 def pytest_collection_modifyitems(items):
     on_the_shared_run = [item for item in items if "published" in getattr(item, "fixturenames", ())]
     items[:] = [item for item in items if item not in on_the_shared_run] + on_the_shared_run
-    # With two workers (`make test`, --dist loadgroup), a group runs in one worker, in this order:
-    # the shared run's tests on one stack; the s3a tests together, so that one of them downloads
-    # the hadoop-aws jars while the other waits, instead of two downloads into one cache.
-    for item in on_the_shared_run:
-        item.add_marker(pytest.mark.xdist_group("shared-run"))
-    for item in items:
-        if item.get_closest_marker("s3a"):
-            item.add_marker(pytest.mark.xdist_group("s3a"))
 
 
 #: The tests that execute a whole lesson or solution (tests/test_notebooks.py).
@@ -182,7 +171,7 @@ def _notebook_label(nodeid: str) -> str:
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Each notebook's wall time at the end of the run (issue 13's (e)), whichever worker ran it."""
+    """Each notebook's wall time at the end of the run (issue 13's (e)), also with ``-q``."""
     reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
     times = sorted(
         (_notebook_label(report.nodeid), report.duration)
