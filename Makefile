@@ -12,17 +12,19 @@ BIN    := $(VENV)/bin
 
 setup: $(VENV)/.installed
 
-# The first run takes about 3-4 minutes on a 2-core machine (Python packages ~2 min, jars ~1 min);
+# The first run takes about 4-5 minutes on a 2-core machine (Python packages ~2 min, jars ~1 min,
+# Spark's class archive ~1 min);
 # each step says what it installs, and pip lists every package as it goes.
 $(VENV)/.installed: pyproject.toml
-	@echo "== First setup: about 3-4 minutes, once (later runs skip it). 3 steps."
+	@echo "== First setup: about 4-5 minutes, once (later runs skip it). 3 steps."
 	@echo "== step 1/3: Python virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	@echo "== step 2/3: Python packages: pyspark, delta-spark, jupyterlab, confluent-kafka... (~1 GB, ~2 min)"
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --progress-bar off -e ".[test]" \
 		| awk '/^Collecting/ { n++; print "   [" n " of about 190] " $$2; fflush() }'
-	@echo "== step 3/3: Maven jars for Spark and the Kafka broker (~90 MB from Maven Central, ~1 min)"
+	@echo "== step 3/3: Maven jars for Spark and the Kafka broker (~90 MB from Maven Central, ~1 min),"
+	@echo "   then the classes Spark loads, recorded so its JVM starts 3-4 s faster (~1 min, 200 MB)"
 	$(BIN)/labkit jars spark kafka
 	touch $@
 

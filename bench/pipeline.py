@@ -209,8 +209,9 @@ def main() -> None:
                 f"{noop:.2f} s (p90 {noop90:.2f}): dual / noop = {dual / noop:.2f}"
             )
         if "c" not in skip:
-            default = cli.build_parser().parse_args(["stream"]).trigger  # labkit stream's default
-            triggers = default.split(",") if args.triggers is None else args.triggers.split(",")
+            # labkit stream's default trigger (None: the next batch as soon as one ends)
+            default = cli.build_parser().parse_args(["stream"]).trigger or ""
+            triggers = [default] if args.triggers is None else args.triggers.split(",")
             for trigger in triggers:
                 for room_count in (8, 80):
                     p50, p99, windows = latency(session, s, room_count, args.latency_seconds, trigger or None)

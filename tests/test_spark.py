@@ -150,3 +150,39 @@ def test_a_notebook_and_a_stream_job_share_the_cluster(stack, tmp_path):
             if child.poll() is None:
                 child.kill()
         stack_module.down(stack, only=["spark-worker", "spark-master"])
+
+
+def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path):
+    """`make setup` (labkit jars spark) records the archive; every session's JVM maps it."""
+    from labkit import spark as spark_module
+
+    archive = spark_module.class_archive(settings)
+    assert archive.exists(), f"no class archive at {archive}: `labkit jars spark` should have written it"
+    class_log = tmp_path / "class-load.log"
+    script = textwrap.dedent(
+        f"""
+        from pyspark.sql import SparkSession
+        from labkit import settings, spark
+        config = spark.session_config(settings.get(), "class-archive-test")
+        config["spark.driver.extraJavaOptions"] += " -Xlog:class+load=info:file={class_log}"
+        SparkSession.builder.config(map=config).getOrCreate().range(3).count()
+        """
+    )
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True, timeout=180)
+    lines = class_log.read_text().splitlines()
+    from_archive = [line for line in lines if "source: shared objects file (top)" in line]
+    # Spark's start loads ~15,000 classes; without the archive none of them comes from it
+    assert len(from_archive) > len(lines) / 2, f"{len(from_archive)} of {len(lines)} classes from {archive}"
+
+
+def test_a_truncated_class_archive_is_never_used(settings, tmp_path):
+    """A JVM given a half-written archive crashes, so the build checks it before it renames it."""
+    from labkit import spark as spark_module
+
+    whole = spark_module.class_archive(settings)
+    truncated = tmp_path / "truncated.jsa"
+    truncated.write_bytes(whole.read_bytes()[:1_000_000])
+    assert spark_module.archive_is_sound(whole)
+    assert not spark_module.archive_is_sound(truncated)
+    assert not spark_module.archive_is_sound(tmp_path / "missing.jsa")
