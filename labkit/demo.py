@@ -4,7 +4,7 @@
 2. create the topics and the SQLite rooms table;
 3. simulate a few minutes of sensor time on the accelerated clock, with a sprinkle of faults
    (late, out-of-order, duplicated and malformed readings), through MQTT and a bridge running
-   in the background, until Kafka has every message (``labkit.feed``); Spark starts meanwhile;
+   in the background, until Kafka has every message (``labkit.feed``);
 4. run the Spark job until it has processed everything;
 5. print windows per room, what went to the dead-letter topic, and where to look next;
 6. stop what it started.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 from labkit import feed, metadata, names, pipeline, simulator, spark, stack, topics, watch
@@ -37,28 +36,24 @@ def run(minutes: float = 3, keep_running: bool = False, s: settings_module.Setti
 
         print(
             f"\n== 3. {minutes:g} minutes of sensor time, {len(ROOMS)} rooms, accelerated clock, "
-            "through MQTT and the bridge (in the background) into Kafka; Spark starts meanwhile"
+            "through MQTT and the bridge (in the background) into Kafka"
         )
-        # Spark's JVM takes 6-8 s to start, about as long as the readings take to reach Kafka:
-        # start it in a second thread now, rather than after them (the first window comes sooner).
-        with ThreadPoolExecutor(max_workers=1) as background:
-            starting_spark = background.submit(spark.get_session, "labkit-demo", s)
-            messages = list(
-                simulator.generate(
-                    rooms=ROOMS,
-                    start=_working_hours_start(minutes),
-                    duration=minutes * 60,
-                    late_fraction=0.01,
-                    out_of_order_fraction=0.03,
-                    duplicate_fraction=0.01,
-                    malformed_fraction=0.005,
-                )
+        messages = list(
+            simulator.generate(
+                rooms=ROOMS,
+                start=_working_hours_start(minutes),
+                duration=minutes * 60,
+                late_fraction=0.01,
+                out_of_order_fraction=0.03,
+                duplicate_fraction=0.01,
+                malformed_fraction=0.005,
             )
-            sent = feed.through_bridge(messages, ROOMS, s)  # waits until Kafka has every message, or says why not
-            print(f"bridge: {sent.counters}")
-            session = starting_spark.result()  # Spark's own error, if it could not start
+        )
+        sent = feed.through_bridge(messages, ROOMS, s)  # waits until Kafka has every message, or says why not
+        print(f"bridge: {sent.counters}")
 
         print("\n== 4. Spark: 10 s windows sliding 5 s -> Delta + downsampled topics")
+        session = spark.get_session("labkit-demo", s, short_lived=True)  # the demo's job runs ~20 s
         rows = pipeline.build(session, s, ROOMS, starting_offsets=json.dumps(sent.before), max_offsets_per_trigger=2000)
         query = pipeline.start(rows, s, trigger=None)
         try:

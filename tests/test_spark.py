@@ -152,8 +152,12 @@ def test_a_notebook_and_a_stream_job_share_the_cluster(stack, tmp_path):
         stack_module.down(stack, only=["spark-worker", "spark-master"])
 
 
-def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path):
-    """`make setup` (labkit jars spark) records the archive; every session's JVM maps it."""
+@pytest.mark.parametrize("short_lived", [False, True])
+def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path, short_lived):
+    """`make setup` (labkit jars spark) records the archive; every session's JVM maps it.
+
+    A short-lived session (the demo's) also compiles with the quick compiler only.
+    """
     from labkit import spark as spark_module
 
     archive = spark_module.class_archive(settings)
@@ -163,17 +167,23 @@ def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path)
         f"""
         from pyspark.sql import SparkSession
         from labkit import settings, spark
-        config = spark.session_config(settings.get(), "class-archive-test")
+        config = spark.session_config(settings.get(), "class-archive-test", short_lived={short_lived})
         config["spark.driver.extraJavaOptions"] += " -Xlog:class+load=info:file={class_log}"
-        SparkSession.builder.config(map=config).getOrCreate().range(3).count()
+        session = SparkSession.builder.config(map=config).getOrCreate()
+        session.range(3).count()
+        jvm = session.sparkContext._jvm
+        print(list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()))
         """
     )
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True, timeout=180)
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
     lines = class_log.read_text().splitlines()
     from_archive = [line for line in lines if "source: shared objects file (top)" in line]
     # Spark's start loads ~15,000 classes; without the archive none of them comes from it
     assert len(from_archive) > len(lines) / 2, f"{len(from_archive)} of {len(lines)} classes from {archive}"
+    jvm_arguments = run.stdout.strip().splitlines()[-1]
+    assert ("-XX:TieredStopAtLevel=1" in jvm_arguments) == short_lived, jvm_arguments
 
 
 def test_a_truncated_class_archive_is_never_used(settings, tmp_path):
