@@ -254,7 +254,7 @@ def cmd_jars(args: argparse.Namespace) -> None:
     for group in args.groups:
         files = jars.resolve(group)
         print(f"{group}: {len(files)} jars in {files[0].parent if files else '-'}")
-    if "spark" in args.groups:
+    if "spark" in args.groups and not args.no_class_archive:
         from labkit import spark
 
         s = settings_module.get()
@@ -478,6 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("jars", help="fetch the Maven artifacts into the local cache")
     p.add_argument("groups", nargs="*", type=jar_group, default=["spark", "kafka"], help="spark, kafka, s3a")
+    p.add_argument(
+        "--no-class-archive",
+        action="store_true",
+        help="do not record Spark's class archive (only a driver on local[N] can use it)",
+    )
     p.set_defaults(func=cmd_jars)
 
     p = sub.add_parser("topics", help="create the raw, downsampled and dead-letter topics")
