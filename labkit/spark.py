@@ -41,8 +41,8 @@ _gateway = None  # Spark's JVM for this process, started once by _launch_gateway
 #: For a job of a minute or less: the JVM compiles with its quick compiler (C1) only. Java
 #: compiles a hot method twice, quickly (C1) then thoroughly (C2); on 2 cores C2's compiler
 #: threads take the cores the first batches need. Measured with ``labkit demo``: first window
-#: after 20-22 s instead of 25; but a long job runs slower on C1's code (the live job's latency
-#: excess p50 2.8 s instead of 2.1, backlog throughput -23%), so only the demo asks for it.
+#: 2.8-3.8 s sooner (three A/B pairs); but a long job runs slower on C1's code (the live job's
+#: latency excess p50 2.8 s instead of 2.1, backlog throughput -23%), so only the demo asks for it.
 QUICK_COMPILER_ONLY = "-XX:TieredStopAtLevel=1"
 
 
@@ -110,10 +110,9 @@ def class_archive(s: settings_module.Settings) -> Path:
 def build_class_archive(s: settings_module.Settings, archive: Path | None = None) -> Path:
     """Record the classes a lab session loads into a class-data archive; return its path.
 
-    Spark's JVM loads and checks some 15,000 classes at every start: 8-9 s of a 12-13 s start
-    on 2 cores. Java's class-data sharing (JDK 13+) maps classes stored in an archive
-    instead: measured 8.6 s instead of 12.8 s from ``get_session()`` to the end of the first two
-    jobs. The archive is written by a JVM when it exits (``-XX:ArchiveClassesAtExit``), so a
+    Spark's JVM finds, reads and verifies some 18,000 classes in its jars at every start. Java's
+    class-data sharing (JDK 13+) maps them from an archive instead: ``get_session()`` and two
+    small jobs measured 8.3-9.6 s instead of 11.1-14.9 s on 2 cores. The archive is written by a JVM when it exits (``-XX:ArchiveClassesAtExit``), so a
     short Spark session runs here in a child process: a Delta write and read, a Kafka source, a
     windowed streaming aggregation written with ``foreachBatch``. It is written under a temporary
     name and renamed once a JVM has started with it: a half-written archive crashes the JVM.
@@ -125,7 +124,11 @@ def build_class_archive(s: settings_module.Settings, archive: Path | None = None
     partial = archive.with_name(f".{archive.name}.{os.getpid()}")
     partial.unlink(missing_ok=True)
     workload = "import sys; from labkit import spark; spark._archive_workload(sys.argv[1])"
-    subprocess.run([sys.executable, "-c", workload, str(partial)], check=True, capture_output=True)
+    try:
+        subprocess.run([sys.executable, "-c", workload, str(partial)], check=True, capture_output=True)
+    except subprocess.CalledProcessError:
+        partial.unlink(missing_ok=True)
+        raise
     if not archive_is_sound(partial):
         partial.unlink(missing_ok=True)
         raise RuntimeError("the class archive written is unreadable")
