@@ -96,14 +96,15 @@ ARCHIVE_QUIET = "-Xlog:cds*=off"
 def class_archive(s: settings_module.Settings) -> Path:
     """Where the class-data archive of Spark's JVM is kept, beside the jars it was made from.
 
-    Its name carries what it was made with (pyspark's version and folder, whose jars are the
-    JVM's class path, and the Java runtime): another pyspark or Java gets another file. The JVM
-    itself skips an archive that does not match its class path.
+    Its name carries what it was made with (pyspark's version and its jars folder, the JVM's
+    class path, with the time that folder was made, and the Java runtime): a reinstalled pyspark
+    or another Java gets another file. The JVM skips an archive whose jars have changed.
     """
     import pyspark
 
     java = java_executable().resolve()
-    made_with = f"{pyspark.__version__} {Path(pyspark.__file__).resolve().parent} {java}"
+    spark_jars = Path(pyspark.__file__).resolve().parent / "jars"
+    made_with = f"{pyspark.__version__} {spark_jars} {spark_jars.stat().st_mtime_ns} {java}"
     return s.jars_dir / f"spark-classes-{hashlib.sha256(made_with.encode()).hexdigest()[:12]}.jsa"
 
 
