@@ -141,8 +141,11 @@ def archive_is_sound(archive: Path) -> bool:
     """Does a JVM start with this archive? A truncated one crashes it (a mismatched one is skipped)."""
     if not archive.exists():
         return False
+    # a crash would write its report (hs_err_pid*.log) into the current folder: send it nowhere
+    no_report = ["-XX:ErrorFile=/dev/null", "-XX:-CreateCoredumpOnCrash"]
     check = subprocess.run(
-        [str(require_java()), ARCHIVE_QUIET, f"-XX:SharedArchiveFile={archive}", "-version"], capture_output=True
+        [str(require_java()), *no_report, ARCHIVE_QUIET, f"-XX:SharedArchiveFile={archive}", "-version"],
+        capture_output=True,
     )
     return check.returncode == 0
 
