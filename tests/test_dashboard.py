@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import aggregates
 import browser
@@ -199,6 +200,41 @@ def test_feed_rides_out_a_broker_restart(topics_ready, settings):
         feed.stop()
         feed.join(10)
         stack.up(settings)  # whatever happened above, leave the session's stack running
+
+
+def test_feed_reads_a_backlog_at_kafkas_pace_while_it_follows_the_jobs_progress(topics_ready, settings):
+    """A page opened while the stream job runs reads what is waiting in a second or two.
+
+    Found in CI: with the job's checkpoint naming 8 room topics, each progress refresh (every
+    2 s) asked the consumer that fetches the windows for 8 end offsets, ~4 s behind its
+    fetches, and the feed read one message per refresh: lesson 01's dead letters took 54 s
+    to appear. Here, a checkpoint like the job's and 8 rooms' windows waiting in Kafka.
+    """
+    from labkit import dashboard
+
+    query = f"dashboard_backlog_{int(time.time())}"
+    offsets = Path(settings.checkpoint_path(query)) / "offsets"  # the tests' lake is a local folder
+    offsets.mkdir(parents=True)
+    meta = {"batchWatermarkMs": 0, "batchTimestampMs": int(time.time() * 1000)}
+    sources = {names.raw_topic(room): {"0": 0} for room in names.room_ids(8)}
+    (offsets / "0").write_text(f"v1\n{json.dumps(meta)}\n{json.dumps(sources)}\n")
+    rows = aggregates.windows(names.room_ids(8), aggregates.now_aligned() + timedelta(hours=5), 60)
+    aggregates.produce(rows)
+
+    building = dashboard.Building(names.room_ids(8))
+    feed = dashboard.Feed(building, settings, query_name=query)
+    feed.start()
+    try:
+        browser.wait_for(lambda: building.progress and building.lag is not None, "the job's progress and lag")
+        browser.wait_for(
+            lambda: all(row["window_start"] in building.windows[row["room_id"]] for row in rows),
+            f"all {len(rows)} windows (a backlog of seconds, not minutes)",
+            timeout=30,
+            on_failure=lambda: f"{sum(len(w) for w in building.windows.values())} windows read",
+        )
+    finally:
+        feed.stop()
+        feed.join(10)
 
 
 @pytest.mark.spark
