@@ -33,8 +33,11 @@ demo: setup
 	$(BIN)/labkit doctor --for embedded
 	$(BIN)/labkit demo
 
+# Two workers (pytest-xdist), each with its own brokers and Spark; tests/conftest.py says which
+# tests run together on one worker ("two workers"). TEST_WORKERS=0 runs all in one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope)
 
 bench: setup
 	$(BIN)/python bench/stack.py

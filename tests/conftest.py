@@ -15,7 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Two test runs on one machine (say, two developers' checkouts) need different ports and
 # folders: LABKIT_TEST_INSTANCE=1 moves every port up by 100 and the state to .labkit-test-1.
-INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0"))
+# `make test` runs the tests in two processes (pytest-xdist's workers gw0 and gw1, see
+# "Two workers" below), each with a stack of its own: worker N adds N to the instance.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0")) + WORKER
 TEST_STATE = ROOT / (".labkit-test" + (f"-{INSTANCE}" if INSTANCE else ""))
 
 
@@ -152,9 +155,75 @@ def s3_server():
 # between: the tests that use the run are moved to the end of the session, one after the other.
 
 
+#: The modules with tests on the shared run: under two workers they run in one unit (below).
+SHARED_RUN_MODULES = ("test_lake.py", "test_pipeline.py", "test_replay.py", "test_topics.py", "test_watch.py")
+
+
 def pytest_collection_modifyitems(items):
     on_the_shared_run = [item for item in items if "published" in getattr(item, "fixturenames", ())]
+    strays = sorted({item.path.name for item in on_the_shared_run} - set(SHARED_RUN_MODULES))
+    if strays:
+        raise pytest.UsageError(f"{strays} use the shared run: add them to SHARED_RUN_MODULES in tests/conftest.py")
     items[:] = [item for item in items if item not in on_the_shared_run] + on_the_shared_run
+    if WORKER_PROCESS:  # the longest units first (a stable sort: each unit keeps its order)
+        items.sort(key=lambda item: _minutes_first(item.nodeid))
+
+
+# ---------------------------------------------------------------- two workers (`make test`)
+# `make test` runs pytest-xdist with two workers. Its stock "loadscope" mode sends whole modules
+# to a worker; the scheduler below cuts the units a little differently:
+#
+# * each lesson and solution is a unit of its own (they share nothing but the stack), so the
+#   ~20 minutes of notebooks spread over both workers;
+# * the shared run's modules are one unit: nothing else may write to the raw topics between
+#   the run's simulation and its last test (see above);
+# * the s3a tests are one unit: the first downloads the hadoop-aws jars (~650 MB) while the
+#   other waits for it, instead of two downloads into one cache;
+# * every other module is one unit (test_exactly_once's restarts read the table its first test
+#   wrote).
+#
+# Units go out in collection order, and a worker asks for the next one when it is nearly done,
+# so the units that take minutes come first (``_minutes_first``) and short modules fill the
+# end. pytest-xdist's ``--dist loadgroup`` would express the same with markers, but with
+# pytest 9 its group suffix no longer reaches the node ids, and modules got split.
+WORKER_PROCESS = "PYTEST_XDIST_WORKER" in os.environ
+
+#: The units that take minutes (clean CI run of 2026-12-07), longest first; then the notebooks
+#: (4-112 s each), then everything else.
+LONG_UNITS = ("the shared run", "s3a", "tests/test_faults.py")
+
+
+def _minutes_first(nodeid: str) -> int:
+    unit = work_unit(nodeid)
+    if unit in LONG_UNITS:
+        return LONG_UNITS.index(unit)
+    return len(LONG_UNITS) + (0 if unit.startswith("tests/test_notebooks.py::test_notebook_runs[") else 1)
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of ``nodeid``: the tests a worker runs together, in order (see above)."""
+    module, _, test = nodeid.partition("::")
+    name = module.rsplit("/", 1)[-1]
+    if name in SHARED_RUN_MODULES:
+        return "the shared run"
+    if name == "test_s3a.py" or test.startswith("test_lesson_runs_unchanged_on_a_compose_shaped_stack"):
+        return "s3a"
+    if test.startswith("test_notebook_runs["):
+        return nodeid
+    return module
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: pytest calls it only with -n
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    # in collection order (the longest first), not xdist's default of the most tests first
+    config.option.loadscopereorder = False
+    return ByWorkUnit(config, log)
 
 
 #: The tests that execute a whole lesson or solution (tests/test_notebooks.py).
