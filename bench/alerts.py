@@ -230,7 +230,7 @@ def main() -> None:
     try:
         topics.ensure_topics(topics.lab_topics(ROOMS) + [names.ALERTS_TOPIC], s=s)
         metadata.init_metadata(s.metadata_db)
-        session = spark.get_session("labkit-bench-alerts", s)
+        session = spark.get_session("labkit-bench-alerts", s, long_running=True)
         result, sent = precision_recall(session, s, args.minutes, args.per_kind)
         lines.append(f"(a) {args.minutes:g} min of 8 rooms, {args.per_kind} anomalies of each kind:\n{result.table()}")
         print(lines[-1], flush=True)

@@ -106,7 +106,7 @@ def main() -> None:
     try:
         topics.ensure_topics(topics.lab_topics(ROOMS), s=s)
         metadata.init_metadata(s.metadata_db)
-        session = spark.get_session("labkit-bench-maintenance", s)
+        session = spark.get_session("labkit-bench-maintenance", s, long_running=True)
         messages = list(simulator.generate(rooms=ROOMS, start=START, duration=args.minutes * 60, seed=8))
         sent = feed.through_bridge(messages, ROOMS)
         path = s.table_path("maintenance")

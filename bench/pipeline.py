@@ -194,7 +194,7 @@ def main() -> None:
     try:
         topics.ensure_topics(topics.lab_topics(ROOMS), s=s)
         metadata.init_metadata(s.metadata_db)
-        session = spark.get_session("labkit-bench", s)
+        session = spark.get_session("labkit-bench", s, long_running=True)
         if "a" not in skip:
             rates = throughput(session, s, args.backlog)
             lines.append(

@@ -205,7 +205,7 @@ def windows_in_delta(s) -> list[tuple[str, datetime]]:
     """(room_id, window_start) of every row of the windows table."""
     from labkit import spark
 
-    session = spark.get_session("labkit-soak-check", s)
+    session = spark.get_session("labkit-soak-check", s, long_running=True)
     rows = (
         session.read.format("delta")
         .load(s.table_path(names.AGGREGATE_TABLE))

@@ -343,7 +343,7 @@ def cmd_stream(args: argparse.Namespace) -> None:
     topics.require_broker(s)  # at once, before Spark starts (Spark would fail a minute later, at length)
     if not s.metadata_db.exists():  # the job joins with the rooms table: create it on a fresh machine
         print(f"rooms table ready in {metadata.init_metadata(s.metadata_db)}")
-    session = spark.get_session(f"labkit-stream-{args.query_name}")
+    session = spark.get_session(f"labkit-stream-{args.query_name}", long_running=True)
     room_ids = names.room_ids(args.rooms)
     rows = pipeline.build(
         session,
@@ -402,7 +402,7 @@ def cmd_alerts(args: argparse.Namespace) -> None:
     topics.require_broker(s)  # at once, before Spark starts (Spark would fail a minute later, at length)
     if not s.metadata_db.exists():  # the job joins with the rooms and thresholds tables
         print(f"rooms and thresholds ready in {metadata.init_metadata(s.metadata_db)}")
-    session = spark.get_session(f"labkit-alerts-{args.query_name}")
+    session = spark.get_session(f"labkit-alerts-{args.query_name}", long_running=True)
     room_ids = names.room_ids(args.rooms)
     rows = alerts.build(
         session,

@@ -53,7 +53,7 @@ def run(minutes: float = 3, keep_running: bool = False, s: settings_module.Setti
         print(f"bridge: {sent.counters}")
 
         print("\n== 4. Spark: 10 s windows sliding 5 s -> Delta + downsampled topics")
-        session = spark.get_session("labkit-demo", s, short_lived=True)  # the demo's job runs ~20 s
+        session = spark.get_session("labkit-demo", s)
         rows = pipeline.build(session, s, ROOMS, starting_offsets=json.dumps(sent.before), max_offsets_per_trigger=2000)
         query = pipeline.start(rows, s, trigger=None)
         try:

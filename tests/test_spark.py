@@ -152,11 +152,11 @@ def test_a_notebook_and_a_stream_job_share_the_cluster(stack, tmp_path):
         stack_module.down(stack, only=["spark-worker", "spark-master"])
 
 
-@pytest.mark.parametrize("short_lived", [False, True])
-def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path, short_lived):
+@pytest.mark.parametrize("long_running", [False, True])
+def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path, long_running):
     """`make setup` (labkit jars spark) records the archive; every session's JVM maps it.
 
-    A short-lived session (the demo's) also compiles with the quick compiler only.
+    A notebook's session compiles with the quick compiler only, a long-running job's does not.
     """
     from labkit import spark as spark_module
 
@@ -167,7 +167,7 @@ def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path,
         f"""
         from pyspark.sql import SparkSession
         from labkit import settings, spark
-        config = spark.session_config(settings.get(), "class-archive-test", short_lived={short_lived})
+        config = spark.session_config(settings.get(), "class-archive-test", long_running={long_running})
         config["spark.driver.extraJavaOptions"] += " -Xlog:class+load=info:file={class_log}"
         session = SparkSession.builder.config(map=config).getOrCreate()
         session.range(3).count()
@@ -183,7 +183,7 @@ def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path,
     # Spark's start loads ~15,000 classes; without the archive none of them comes from it
     assert len(from_archive) > len(lines) / 2, f"{len(from_archive)} of {len(lines)} classes from {archive}"
     jvm_arguments = run.stdout.strip().splitlines()[-1]
-    assert ("-XX:TieredStopAtLevel=1" in jvm_arguments) == short_lived, jvm_arguments
+    assert ("-XX:TieredStopAtLevel=1" in jvm_arguments) != long_running, jvm_arguments
 
 
 def test_a_truncated_class_archive_is_never_used(settings, tmp_path):
