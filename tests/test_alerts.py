@@ -163,7 +163,11 @@ def test_each_episode_is_one_raise_and_one_clear(alert_run):
 @pytest.mark.services
 @pytest.mark.spark
 def test_the_topic_carries_the_same_alerts_keyed_by_room(alert_run):
+    # The bridge's data-quality alerts share the topic: with two test workers a stack's modules
+    # run in another order, and this run's bridge once reported a minute of dead letters that
+    # an earlier test had left behind (CI, 2026-12-07). They are not the alert job's.
     in_topic = [(m.key, json.loads(m.value)) for m in alert_run["topic"]]
+    in_topic = [(key, value) for key, value in in_topic if value["alert"] != names.DATA_QUALITY_ALERT]
     assert all(key == value["room_id"] for key, value in in_topic)
     as_delta = sorted(
         (r["room_id"], r["alert"], r["state"], r["event_time"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
