@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Two test runs on one machine (say, two developers' checkouts) need different ports and
 # folders: LABKIT_TEST_INSTANCE=1 moves every port up by 100 and the state to .labkit-test-1.
 # `make test` runs the tests in two processes (pytest-xdist's workers gw0 and gw1, see
-# "Two workers" below), each with a stack of its own: worker N adds N to the instance.
+# "two workers" below), each with a stack of its own: worker N adds N to the instance, so a
+# run takes two instances, and a second run beside it needs LABKIT_TEST_INSTANCE=2.
 WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0")) + WORKER
 TEST_STATE = ROOT / (".labkit-test" + (f"-{INSTANCE}" if INSTANCE else ""))
@@ -188,8 +189,8 @@ def pytest_collection_modifyitems(items):
 # pytest 9 its group suffix no longer reaches the node ids, and modules got split.
 WORKER_PROCESS = "PYTEST_XDIST_WORKER" in os.environ
 
-#: The units that take minutes (clean CI run of 2026-12-07), longest first; then the notebooks
-#: (4-112 s each), then everything else.
+#: The units that take minutes each (a clean CI run of 2026-12-07); then the notebooks
+#: (5-185 s each under two workers), then everything else.
 LONG_UNITS = ("the shared run", "s3a", "tests/test_faults.py")
 
 
