@@ -116,10 +116,11 @@ def build_class_archive(s: settings_module.Settings, archive: Path | None = None
 
     Spark's JVM finds, reads and verifies some 18,000 classes in its jars at every start. Java's
     class-data sharing (JDK 13+) maps them from an archive instead: ``get_session()`` and two
-    small jobs measured 8.3-9.6 s instead of 11.1-14.9 s on 2 cores. The archive is written by a JVM when it exits (``-XX:ArchiveClassesAtExit``), so a
-    short Spark session runs here in a child process: a Delta write and read, a Kafka source, a
-    windowed streaming aggregation written with ``foreachBatch``. It is written under a temporary
-    name and renamed once a JVM has started with it: a half-written archive crashes the JVM.
+    small jobs measured 8.3-9.6 s instead of 11.1-14.9 s on 2 cores. The archive is written by a
+    JVM when it exits (``-XX:ArchiveClassesAtExit``), so a short Spark session runs here in a
+    child process: a Delta write and read, a Kafka source, a windowed streaming aggregation
+    written with ``foreachBatch``. It is written under a temporary name and renamed once a JVM
+    has started with it: a half-written archive crashes the JVM.
     """
     archive = archive or class_archive(s)
     if archive.exists():
