@@ -343,7 +343,10 @@ def cmd_stream(args: argparse.Namespace) -> None:
     topics.require_broker(s)  # at once, before Spark starts (Spark would fail a minute later, at length)
     if not s.metadata_db.exists():  # the job joins with the rooms table: create it on a fresh machine
         print(f"rooms table ready in {metadata.init_metadata(s.metadata_db)}")
-    session = spark.get_session(f"labkit-stream-{args.query_name}", long_running=True)
+    # A job that runs until stopped gets the JVM's full compiler; a catch-up run (a restart after a
+    # crash, a lesson's step) is over in seconds to minutes, and the quick one serves it better
+    # (983 readings: 25-28 s instead of 32-33 s, three A/B pairs on 2026-12-07).
+    session = spark.get_session(f"labkit-stream-{args.query_name}", long_running=not args.until_caught_up)
     room_ids = names.room_ids(args.rooms)
     rows = pipeline.build(
         session,
@@ -402,7 +405,7 @@ def cmd_alerts(args: argparse.Namespace) -> None:
     topics.require_broker(s)  # at once, before Spark starts (Spark would fail a minute later, at length)
     if not s.metadata_db.exists():  # the job joins with the rooms and thresholds tables
         print(f"rooms and thresholds ready in {metadata.init_metadata(s.metadata_db)}")
-    session = spark.get_session(f"labkit-alerts-{args.query_name}", long_running=True)
+    session = spark.get_session(f"labkit-alerts-{args.query_name}", long_running=not args.until_caught_up)
     room_ids = names.room_ids(args.rooms)
     rows = alerts.build(
         session,

@@ -43,9 +43,9 @@ _gateway = None  # Spark's JVM for this process, started once by _launch_gateway
 #: compiler threads take the cores the first batches need, and a lesson's small queries never
 #: repay it. Measured: ``labkit demo``'s first window 2.8-3.8 s sooner (three A/B pairs);
 #: lessons 02, 04, 06, 08 and solution 04 under papermill 5-9% sooner, on 25-31% less CPU
-#: (2026-12-07). A job that runs for hours (``labkit stream``, ``labkit alerts``, the benchmarks)
-#: asks for ``long_running``: on C1's code it ran slower (the live job's latency excess p50 2.8 s
-#: instead of 2.1, backlog throughput -23%).
+#: (2026-12-07). A job that runs for hours (``labkit stream`` and ``labkit alerts`` unless
+#: ``--until-caught-up``, the benchmarks) asks for ``long_running``: on C1's code it ran slower
+#: (the live job's latency excess p50 2.8 s instead of 2.1, backlog throughput -23%).
 QUICK_COMPILER_ONLY = "-XX:TieredStopAtLevel=1"
 
 

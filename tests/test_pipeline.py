@@ -29,6 +29,7 @@ import pytest
 
 from labkit import jobs, metadata, names, pipeline, reference, replay, schema, settings, topics
 from labkit.errors import LabkitError
+from labkit.spark import QUICK_COMPILER_ONLY
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
@@ -122,6 +123,22 @@ def delta_versions(path) -> int:
     return len([f for f in os.listdir(log) if f.endswith(".json")]) if os.path.isdir(log) else 0
 
 
+def compilers(processes) -> list[str]:
+    """For Spark's JVM among ``processes``: "quick" (C1 only) or "full" (see labkit.spark).
+
+    Only the JVM that runs ``SparkSubmit``: Spark's start scripts (``spark-submit``,
+    ``spark-class``) name it too, and first run a short-lived JVM of their own
+    (``org.apache.spark.launcher.Main``) that only works out the real command line.
+    """
+    found = []
+    for p in jobs.still_running(processes):
+        command = p.cmdline()
+        java = bool(command) and command[0].endswith("java") and "org.apache.spark.launcher.Main" not in command
+        if java and "org.apache.spark.deploy.SparkSubmit" in command:
+            found.append("quick" if QUICK_COMPILER_ONLY in command else "full")
+    return found
+
+
 def test_a_job_killed_mid_run_resumes_without_loss_or_duplicates(spark, published, live, stack, tmp_path):
     path = stack.table_path("golden_killed")
     log = tmp_path / "stream.log"
@@ -133,12 +150,19 @@ def test_a_job_killed_mid_run_resumes_without_loss_or_duplicates(spark, publishe
     while delta_versions(path) < 3 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.2)
     first_processes = first.processes()
+    first_compilers = compilers(first_processes)
     assert first.kill() == -signal.SIGKILL, log.read_text()[-3000:]
     versions_at_kill = delta_versions(path)
     assert versions_at_kill >= 3, log.read_text()[-3000:]
 
     second = jobs.start(command + ["--until-caught-up"], log)
+    deadline = time.monotonic() + 120
+    while not compilers(second.processes()) and time.monotonic() < deadline and second.poll() is None:
+        time.sleep(0.2)
+    second_compilers = compilers(second.processes())
     assert second.process.wait(600) == 0, log.read_text()[-3000:]
+    # the job that runs until stopped compiles fully, the catch-up run quickly (labkit.cli.cmd_stream)
+    assert (first_compilers, second_compilers) == (["full"], ["quick"])
     assert not jobs.still_running(first_processes), "the killed job's JVM went with it"
     assert delta_versions(path) > versions_at_kill, "the restart wrote the rest"
     difference = replay.compare_tables(spark, live["path"], path)
