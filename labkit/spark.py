@@ -48,6 +48,12 @@ _gateway = None  # Spark's JVM for this process, started once by _launch_gateway
 #: (the live job's latency excess p50 2.8 s instead of 2.1, backlog throughput -23%).
 QUICK_COMPILER_ONLY = "-XX:TieredStopAtLevel=1"
 
+#: With C1 alone, Java sizes its code cache as for a small client program: 48 MB instead of the
+#: 240 MB it reserves with both compilers. A long notebook filled that (lesson 09, run one notebook
+#: at a time: ``OPTIMIZE`` failed with "Out of space in CodeCache for method handle intrinsic"),
+#: so the quick compiler comes with the usual size. Reserved address space, not memory in use.
+FULL_CODE_CACHE = "-XX:ReservedCodeCacheSize=240m"
+
 
 def session_config(s: settings_module.Settings, app_name: str, long_running: bool = False) -> dict[str, str]:
     """Every Spark setting the lab uses, as a plain dict a learner can print and read."""
@@ -60,7 +66,7 @@ def session_config(s: settings_module.Settings, app_name: str, long_running: boo
     if archive.exists():
         driver_options += f" {ARCHIVE_QUIET} -XX:SharedArchiveFile={archive}"
     if not long_running:
-        driver_options += f" {QUICK_COMPILER_ONLY}"
+        driver_options += f" {QUICK_COMPILER_ONLY} {FULL_CODE_CACHE}"
     config = {
         "spark.app.name": app_name,
         "spark.master": s.spark_master,

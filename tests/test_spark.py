@@ -173,6 +173,9 @@ def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path,
         session.range(3).count()
         jvm = session.sparkContext._jvm
         print(list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()))
+        hotspot = jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")
+        bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(hotspot)
+        print(bean.getVMOption("ReservedCodeCacheSize").getValue())
         """
     )
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
@@ -182,8 +185,10 @@ def test_sparks_jvm_loads_its_classes_from_the_class_archive(settings, tmp_path,
     from_archive = [line for line in lines if "source: shared objects file (top)" in line]
     # Spark's start loads ~18,500 classes; without the archive none of them comes from it
     assert len(from_archive) > len(lines) / 2, f"{len(from_archive)} of {len(lines)} classes from {archive}"
-    jvm_arguments = run.stdout.strip().splitlines()[-1]
+    jvm_arguments, code_cache = run.stdout.strip().splitlines()[-2:]
     assert ("-XX:TieredStopAtLevel=1" in jvm_arguments) != long_running, jvm_arguments
+    # C1 alone would get a 48 MB code cache, which lesson 09 filled ("Out of space in CodeCache")
+    assert int(code_cache) >= 240 * 2**20, f"code cache {int(code_cache) / 2**20:.0f} MB: {jvm_arguments}"
 
 
 def test_a_truncated_class_archive_is_never_used(settings, tmp_path):
