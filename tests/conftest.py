@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # `make test` runs the tests in two processes (pytest-xdist's workers gw0 and gw1, see
 # "two workers" below), each with a stack of its own: worker N adds N to the instance, so a
 # run takes two instances, and a second run beside it needs LABKIT_TEST_INSTANCE=2.
+WORKER_PROCESS = "PYTEST_XDIST_WORKER" in os.environ
 WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 INSTANCE = int(os.environ.get("LABKIT_TEST_INSTANCE", "0")) + WORKER
 TEST_STATE = ROOT / (".labkit-test" + (f"-{INSTANCE}" if INSTANCE else ""))
@@ -187,7 +188,6 @@ def pytest_collection_modifyitems(items):
 # so the units that take minutes come first (``_minutes_first``) and short modules fill the
 # end. pytest-xdist's ``--dist loadgroup`` would express the same with markers, but with
 # pytest 9 its group suffix no longer reaches the node ids, and modules got split.
-WORKER_PROCESS = "PYTEST_XDIST_WORKER" in os.environ
 
 #: The units that take minutes each (a clean CI run of 2026-12-07); then the notebooks
 #: (5-185 s each under two workers), then everything else.
