@@ -46,7 +46,7 @@ def records_between(
     """``(topic, offset, record)`` of every raw record between two offset snapshots, read from Kafka."""
     out = []
     for name, partitions in after.items():
-        for message in topics.read_all(name, s):
+        for message in topics.read_all(name, s, since=before[name]):
             low, high = before[name][str(message.partition)], partitions[str(message.partition)]
             if low <= message.offset < high:
                 out.append((name, message.offset, json.loads(message.value)))

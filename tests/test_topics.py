@@ -60,6 +60,9 @@ def test_produce_then_read_back_in_order(stack):
     last = topics.last_messages(name, 5)
     assert [m.value for m in last] == sent[-5:]
     assert [m.offset for m in last] == list(range(195, 200))
+    since = topics.read_all(name, since={"0": 150})
+    assert [m.offset for m in since] == list(range(150, 200)), "read from the given offset to the end"
+    assert topics.read_all(name, since={"0": 200}) == [], "nothing after the end"
 
 
 def test_last_messages_of_an_empty_topic_is_empty(stack):
