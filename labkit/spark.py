@@ -55,6 +55,15 @@ QUICK_COMPILER_ONLY = "-XX:TieredStopAtLevel=1"
 FULL_CODE_CACHE = "-XX:ReservedCodeCacheSize=240m"
 
 
+#: How long a query started without a trigger interval (the lab's default: batches back to back)
+#: waits before it asks its sources again when the last ask found nothing new. Spark's 10 ms
+#: means a hundred offset requests a second to the Kafka broker while the building is quiet:
+#: 0.40 of a core between Spark and the broker for a query with nothing to do, 0.04 with 100 ms
+#: (``bench/idle.py``, 2026-12-08). While readings flow, each batch finds new ones and starts at
+#: once; after a quiet spell, the first batch starts at most 0.1 s later.
+IDLE_POLL = "100ms"
+
+
 def session_config(s: settings_module.Settings, app_name: str, long_running: bool = False) -> dict[str, str]:
     """Every Spark setting the lab uses, as a plain dict a learner can print and read."""
     jar_files = jars.resolve("spark", s)
@@ -77,6 +86,7 @@ def session_config(s: settings_module.Settings, app_name: str, long_running: boo
         # Delta rebuilds a table's state (e.g. to check an idempotent write's txnVersion) with
         # 50 tasks by default: 5 s per micro-batch on 2 cores, 1 s with one task.
         "spark.databricks.delta.snapshotPartitions": "1",
+        "spark.sql.streaming.pollingDelay": IDLE_POLL,
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.memory": s.spark_driver_memory,
         "spark.driver.extraJavaOptions": driver_options,

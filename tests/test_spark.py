@@ -33,6 +33,9 @@ def test_session_is_configured_for_the_lab(spark, settings):
     assert conf.get("spark.sql.shuffle.partitions") == str(settings.shuffle_partitions)
     assert "delta-spark" in conf.get("spark.jars") and "spark-sql-kafka" in conf.get("spark.jars")
     assert conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+    # what the stream execution reads (a misspelled key would leave Spark's 10 ms): an idle query
+    # asks Kafka every 100 ms, not a hundred times a second (bench/idle.py)
+    assert spark._jsparkSession.sessionState().conf().streamingPollingDelay() == 100
 
 
 def test_kafka_to_delta_and_back(spark, stack, tmp_path):
