@@ -359,7 +359,7 @@ def cmd_stream(args: argparse.Namespace) -> None:
         max_offsets_per_trigger=args.max_offsets_per_trigger,
     )
     table = args.table or s.table_path(names.AGGREGATE_TABLE)
-    if args.constraints:  # a broken window stops the job, with the reason (one table version per constraint)
+    if args.constraints:  # a broken window stops the job, with the reason
         added = quality.add_constraints(session, table)
         if added:
             print(f"CHECK constraints on {table}: {', '.join(added)}")
@@ -574,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--constraints",
         action="store_true",
-        help="add CHECK constraints to the table first (each a table version): a broken window stops the job",
+        help="add CHECK constraints to the table first (a new table gets them in its first version): a broken window stops the job",
     )
     p.add_argument(
         "--rollups",

@@ -192,3 +192,29 @@ def test_batch_metrics_equal_counts_from_the_raw_records_and_constraints_stop_a_
     # nothing of the batch was written (the broken window is among the first to close)
     assert spark.read.format("delta").load(checked).where("max_humidity > 100").count() == 0
     assert LabkitError.__name__ in message
+
+
+@pytest.mark.spark
+def test_a_new_table_gets_the_constraints_in_one_commit_an_existing_one_is_checked_first(spark, tmp_path):
+    """A new table gets every constraint in its first commit; an existing table gets the missing
+    ones with ALTER TABLE, which Delta refuses while a row already there breaks one."""
+    table = str(tmp_path / "windows")
+    assert set(quality.add_constraints(spark, table)) == set(quality.constraints())
+    operations = [row.operation for row in spark.sql(f"DESCRIBE HISTORY delta.`{table}`").collect()]
+    assert operations == ["CREATE TABLE"], "one commit for all the constraints, not one each"
+    assert quality.add_constraints(spark, table) == []  # idempotent
+
+    # The same table, now without one constraint and with a row that breaks it.
+    spark.sql(f"ALTER TABLE delta.`{table}` DROP CONSTRAINT window_forward")
+    backwards = spark.createDataFrame(
+        [("room_1", START + timedelta(seconds=10), START)],
+        "room_id string, window_start timestamp, window_end timestamp",
+    )
+    backwards.write.format("delta").mode("append").save(table)
+    with pytest.raises(Exception, match="window_end > window_start"):
+        quality.add_constraints(spark, table)
+    spark.sql(f"DELETE FROM delta.`{table}` WHERE window_end <= window_start")
+    assert quality.add_constraints(spark, table) == ["window_forward"]
+    with pytest.raises(Exception, match="window_forward"):
+        backwards.write.format("delta").mode("append").save(table)
+    assert spark.read.format("delta").load(table).count() == 0
